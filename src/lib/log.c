@@ -71,15 +71,15 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	size_t len;
 	if (as_json) {
 		len = (size_t)snprintf(line, sizeof(line),
-				       "{\"time\":\"%s\",\"level\":\"%s\",\"service\":\"", when,
-				       level_names[level]);
+		                       "{\"time\":\"%s\",\"level\":\"%s\",\"service\":\"", when,
+		                       level_names[level]);
 		len = json_escape(line, sizeof(line), len, service_name);
 		len += (size_t)snprintf(line + len, sizeof(line) - len, "\",\"msg\":\"");
 		len = json_escape(line, sizeof(line), len, msg);
 		len += (size_t)snprintf(line + len, sizeof(line) - len, "\"}\n");
 	} else {
 		len = (size_t)snprintf(line, sizeof(line), "%s %-5s %s: %s\n", when,
-				       level_names[level], service_name, msg);
+		                       level_names[level], service_name, msg);
 	}
 	if (len >= sizeof(line)) {
 		len = sizeof(line) - 1;

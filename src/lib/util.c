@@ -90,7 +90,7 @@ bool util_valid_name(const char *name, size_t max)
 	for (const char *p = name; *p != '\0'; p++, n++) {
 		char c = *p;
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+		          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
 		if (!ok || n >= max)
 			return false;
 	}
