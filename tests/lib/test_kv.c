@@ -1,0 +1,145 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+#include "testutil.h"
+
+static char dir[256];
+static struct kv *kv;
+
+static void setup(void)
+{
+	testutil_tempdir(dir, sizeof(dir));
+	cr_assert_eq(kv_open(dir, NULL, &kv), 0);
+}
+
+static void teardown(void)
+{
+	kv_close(kv);
+	testutil_rmtree(dir);
+}
+
+TestSuite(kv, .init = setup, .fini = teardown);
+
+Test(kv, a_put_value_reads_back_and_a_deleted_one_is_gone)
+{
+	cr_assert_eq(kv_put(kv, "k", 1, "value", 5, true), 0);
+	void *v = NULL;
+	size_t n = 0;
+	cr_assert_eq(kv_get(kv, "k", 1, &v, &n), 0);
+	cr_assert_eq(n, 5);
+	cr_assert_str_eq(v, "value");
+	free(v);
+	cr_assert_eq(kv_delete(kv, "k", 1, false), 0);
+	cr_assert_eq(kv_get(kv, "k", 1, &v, &n), -ENOENT);
+}
+
+Test(kv, a_batch_applies_all_its_operations_at_once)
+{
+	kv_put(kv, "gone", 4, "x", 1, false);
+	struct kv_batch *b = kv_batch_create();
+	kv_batch_put(b, "a", 1, "1", 1);
+	kv_batch_put(b, "b", 1, "2", 1);
+	kv_batch_delete(b, "gone", 4);
+	cr_assert_eq(kv_batch_count(b), 3);
+	cr_assert_eq(kv_write(kv, b, true), 0);
+	kv_batch_destroy(b);
+	void *v;
+	size_t n;
+	cr_assert_eq(kv_get(kv, "a", 1, &v, &n), 0);
+	free(v);
+	cr_assert_eq(kv_get(kv, "b", 1, &v, &n), 0);
+	free(v);
+	cr_assert_eq(kv_get(kv, "gone", 4, &v, &n), -ENOENT);
+}
+
+Test(kv, appended_batches_keep_every_operation_and_the_count)
+{
+	struct kv_batch *a = kv_batch_create(), *b = kv_batch_create();
+	kv_batch_put(a, "x1", 2, "1", 1);
+	kv_batch_put(b, "x2", 2, "2", 1);
+	kv_batch_put(b, "x3", 2, "3", 1);
+	kv_batch_append(a, b);
+	cr_assert_eq(kv_batch_count(a), 3);
+	cr_assert_eq(kv_write(kv, a, false), 0);
+	kv_batch_destroy(a);
+	kv_batch_destroy(b);
+	for (int i = 1; i <= 3; i++) {
+		char key[3] = {'x', (char)('0' + i), 0};
+		void *v;
+		size_t n;
+		cr_assert_eq(kv_get(kv, key, 2, &v, &n), 0, "%s missing", key);
+		free(v);
+	}
+}
+
+Test(kv, an_iterator_stays_inside_its_bounds)
+{
+	const char *keys[] = {"a1", "b1", "b2", "b3", "c1"};
+	for (int i = 0; i < 5; i++)
+		kv_put(kv, keys[i], 2, "v", 1, false);
+	struct kv_iter *it;
+	cr_assert_eq(kv_iter_create(kv, "b", 1, "c", 1, &it), 0);
+	int seen = 0;
+	for (kv_iter_seek_first(it); kv_iter_valid(it); kv_iter_next(it)) {
+		size_t n;
+		const char *k = kv_iter_key(it, &n);
+		cr_assert_eq(k[0], 'b');
+		seen++;
+	}
+	cr_assert_eq(seen, 3);
+	kv_iter_seek_last(it);
+	cr_assert(kv_iter_valid(it));
+	size_t n;
+	cr_assert_eq(memcmp(kv_iter_key(it, &n), "b3", 2), 0);
+	cr_assert_eq(kv_iter_status(it), 0);
+	kv_iter_destroy(it);
+}
+
+Test(kv, a_range_delete_removes_exactly_the_range)
+{
+	for (int i = 0; i < 100; i++) {
+		char key[8];
+		snprintf(key, sizeof(key), "r%03d", i);
+		kv_put(kv, key, 4, "v", 1, false);
+	}
+	struct kv_batch *b = kv_batch_create();
+	kv_batch_delete_range(b, "r010", 4, "r090", 4);
+	cr_assert_eq(kv_write(kv, b, true), 0);
+	kv_batch_destroy(b);
+	struct kv_iter *it;
+	cr_assert_eq(kv_iter_create(kv, "r", 1, "s", 1, &it), 0);
+	int seen = 0;
+	for (kv_iter_seek_first(it); kv_iter_valid(it); kv_iter_next(it))
+		seen++;
+	kv_iter_destroy(it);
+	cr_assert_eq(seen, 20);
+}
+
+Test(kv, data_survives_close_and_reopen)
+{
+	cr_assert_eq(kv_put(kv, "durable", 7, "yes", 3, true), 0);
+	kv_close(kv);
+	kv = NULL;
+	cr_assert_eq(kv_open(dir, NULL, &kv), 0);
+	void *v;
+	size_t n;
+	cr_assert_eq(kv_get(kv, "durable", 7, &v, &n), 0);
+	cr_assert_str_eq(v, "yes");
+	free(v);
+}
+
+Test(kv, opening_a_path_that_is_a_file_fails_cleanly)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "%s/afile", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	struct kv *other = NULL;
+	cr_assert_eq(kv_open(path, NULL, &other), -EIO);
+	cr_assert_null(other);
+}

@@ -1,0 +1,191 @@
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+void testutil_tempdir(char *out, size_t cap)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(out, cap, "%s/noetl-test-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+	if (mkdtemp(out) == NULL) {
+		perror("mkdtemp");
+		abort();
+	}
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void testutil_rmtree(const char *path)
+{
+	if (path != NULL && path[0] != '\0')
+		nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void root_path(const char *env, const char *rel, char *out, size_t cap)
+{
+	const char *root = getenv(env);
+	if (root == NULL) {
+		fprintf(stderr, "%s is not set: run the tests through meson\n", env);
+		abort();
+	}
+	snprintf(out, cap, "%s/%s", root, rel);
+}
+
+void testutil_build_path(const char *rel, char *out, size_t cap)
+{
+	root_path("NOETL_BUILD_ROOT", rel, out, cap);
+}
+
+void testutil_source_path(const char *rel, char *out, size_t cap)
+{
+	root_path("NOETL_SOURCE_ROOT", rel, out, cap);
+}
+
+pid_t testutil_spawn(char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		abort();
+	}
+	if (pid == 0) {
+		if (log != NULL) {
+			int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+				close(fd);
+			}
+		}
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+int testutil_wait(pid_t pid, int timeout_ms)
+{
+	struct timespec ts = {0, 5 * 1000 * 1000};
+	for (int waited = 0; waited <= timeout_ms; waited += 5) {
+		int status;
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return status;
+		if (r < 0)
+			return -1;
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+int testutil_kill(pid_t pid, int sig)
+{
+	kill(pid, sig);
+	int status = testutil_wait(pid, 10000);
+	if (status == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	return status;
+}
+
+int testutil_run(const char *cmdline, char **out)
+{
+	FILE *p = popen(cmdline, "r");
+	if (p == NULL)
+		return -1;
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	size_t n;
+	while (buf != NULL && (n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+		len += n;
+		if (cap - len < 1024) {
+			cap *= 2;
+			char *nb = realloc(buf, cap);
+			if (nb == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+		}
+	}
+	int status = pclose(p);
+	if (buf != NULL)
+		buf[len] = '\0';
+	if (out != NULL)
+		*out = buf;
+	else
+		free(buf);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return -1;
+}
+
+int testutil_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof(sa);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+		perror("free port");
+		abort();
+	}
+	int port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+char *testutil_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	if (buf != NULL) {
+		buf[n] = '\0';
+		if (len != NULL)
+			*len = (size_t)n;
+	}
+	return buf;
+}
+
+bool testutil_write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	if (f == NULL)
+		return false;
+	bool ok = fwrite(data, 1, len, f) == len;
+	return fclose(f) == 0 && ok;
+}
