@@ -41,6 +41,7 @@
 #define NOETL_RPC_H
 
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,9 +54,9 @@
 
 /* TLS material for tls+tcp:// URLs. Paths to PEM files; NULL for none. */
 struct rpc_tls {
-	const char *cert_file; /* server: certificate chain; client: optional client cert */
-	const char *key_file;  /* private key of cert_file */
-	const char *ca_file;   /* CA to verify the peer; NULL on a client = no verification */
+	const char *cert_file;   /* server: certificate chain; client: optional client cert */
+	const char *key_file;    /* private key of cert_file */
+	const char *ca_file;     /* CA to verify the peer; NULL on a client = no verification */
 	const char *server_name; /* client: name to verify; default = host of the URL */
 };
 
@@ -64,10 +65,10 @@ struct rpc_tls {
 struct rpc_server;
 
 struct rpc_server_options {
-	int workers;           /* concurrent calls; default 16 */
-	size_t max_msg;        /* largest request accepted; default RPC_DEFAULT_MAX_MSG */
-	struct rpc_tls tls;    /* used by tls+tcp:// listeners */
-	const char *name;      /* for logs, e.g. "queue" */
+	int workers;        /* concurrent calls; default 16 */
+	size_t max_msg;     /* largest request accepted; default RPC_DEFAULT_MAX_MSG */
+	struct rpc_tls tls; /* used by tls+tcp:// listeners */
+	const char *name;   /* for logs, e.g. "queue" */
 };
 
 /* Creates a server. Nothing listens until rpc_server_listen. */
@@ -106,7 +107,7 @@ int64_t rpc_remaining_ms(const void *call);
 /* Records the failure to answer with; the handler then calls done(NULL, call).
  * The message says what and where, lowercase, like every user-facing error. */
 void rpc_fail(void *call, Noetl__Status status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /*
  * Invokes a method of svc in-process, through the same dispatch as the server
@@ -116,23 +117,23 @@ void rpc_fail(void *call, Noetl__Status status, const char *fmt, ...)
  * *errmsg (if not NULL) gets a malloc'ed message. md may be NULL.
  */
 int rpc_invoke_local(ProtobufCService *svc, const char *method, const ProtobufCMessage *in,
-		     const Noetl__Metadata *md, ProtobufCMessage **out, char **errmsg);
+                     const Noetl__Metadata *md, ProtobufCMessage **out, char **errmsg);
 
 /* --- client -------------------------------------------------------------- */
 
 struct rpc_client;
 
 struct rpc_client_options {
-	size_t max_msg;       /* largest reply accepted; default RPC_DEFAULT_MAX_MSG */
-	int connect_wait_ms;  /* wait this long for a connection before UNAVAILABLE; default 1000 */
-	struct rpc_tls tls;   /* used by tls+tcp:// URLs */
-	const char *caller;   /* put in every call's metadata, e.g. "noetlctl" */
+	size_t max_msg;      /* largest reply accepted; default RPC_DEFAULT_MAX_MSG */
+	int connect_wait_ms; /* wait this long for a connection before UNAVAILABLE; default 1000 */
+	struct rpc_tls tls;  /* used by tls+tcp:// URLs */
+	const char *caller;  /* put in every call's metadata, e.g. "noetlctl" */
 };
 
 /* Creates a client that dials url (asynchronously: the server need not be up
  * yet). 0 or -errno (bad URL: -EINVAL). Thread-safe once created. */
 int rpc_client_create(const char *url, const struct rpc_client_options *opt,
-		      struct rpc_client **out);
+                      struct rpc_client **out);
 
 /* Closes the client; calls in progress fail with CANCELLED. Accepts NULL. */
 void rpc_client_destroy(struct rpc_client *c);
@@ -142,8 +143,8 @@ const char *rpc_client_url(const struct rpc_client *c);
 
 /* Per-call options; a NULL pointer means all defaults. */
 struct rpc_call_options {
-	int timeout_ms;       /* deadline from now; 0 = RPC_DEFAULT_TIMEOUT_MS */
-	const char *tenant;   /* metadata */
+	int timeout_ms;     /* deadline from now; 0 = RPC_DEFAULT_TIMEOUT_MS */
+	const char *tenant; /* metadata */
 	const char *token;
 	const char *trace_id; /* generated if NULL */
 };
@@ -156,8 +157,8 @@ struct rpc_call_options {
  * undecodable reply) from the client itself. Thread-safe.
  */
 int rpc_call(struct rpc_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
-	     const ProtobufCMessage *in, const struct rpc_call_options *o, ProtobufCMessage **out,
-	     char **errmsg);
+             const ProtobufCMessage *in, const struct rpc_call_options *o, ProtobufCMessage **out,
+             char **errmsg);
 
 /* "OK", "NOT_FOUND", ... ("UNKNOWN" for values out of range). */
 const char *rpc_status_name(int status);
