@@ -33,12 +33,12 @@ struct changelog;
 /* Opens the log in kv (borrowed) under prefix (copied; plen bytes). pub may be
  * NULL (no stream). Loads the head revision. 0 or -errno. */
 int changelog_open(struct kv *kv, const void *prefix, size_t plen, struct stream_pub *pub,
-		   struct changelog **out);
+                   struct changelog **out);
 void changelog_close(struct changelog *cl);
 
 /* Adds a change of topic with body (copied) to b and returns its revision. */
 uint64_t changelog_add(struct changelog *cl, struct kv_batch *b, const char *topic,
-		       const void *body, size_t blen, int64_t time_ms);
+                       const void *body, size_t blen, int64_t time_ms);
 
 /* After kv_write of b succeeded: makes the added changes visible and
  * publishes them, in order. */
@@ -56,7 +56,7 @@ uint64_t changelog_head(struct changelog *cl);
  * changelog_reply_free). Fills head and more. 0 or -EIO.
  */
 int changelog_read(struct changelog *cl, uint64_t since, const char *topic, uint32_t limit,
-		   Noetl__ChangesReply **out);
+                   Noetl__ChangesReply **out);
 void changelog_reply_free(Noetl__ChangesReply *r);
 
 /* Deletes changes with revision < before (range deletes; the head stays).

@@ -40,7 +40,7 @@ struct stream_pub;
 /* Creates a publisher listening on url (pub socket). heartbeat_ms <= 0 means
  * the default (1000). tls is used for tls+tcp:// URLs and may be NULL. */
 int stream_pub_create(const char *url, int heartbeat_ms, const struct rpc_tls *tls,
-		      struct stream_pub **out);
+                      struct stream_pub **out);
 
 /* Listens on one more URL. */
 int stream_pub_listen(struct stream_pub *p, const char *url);
@@ -70,12 +70,14 @@ struct stream_sub;
 typedef int (*stream_apply_fn)(void *arg, const Noetl__Change *chg);
 
 struct stream_sub_options {
-	const char *topic;      /* tenant to follow; NULL or "" for every topic */
-	uint64_t since;         /* deliver changes with revision > since */
-	uint32_t page;          /* resync page size; default 500 */
-	int heartbeat_timeout_ms; /* no message for this long = resync; default 3000 */
-	int call_timeout_ms;    /* timeout of each Changes call; default 5000 */
-	const char *token;      /* credentials for the Changes calls */
+	const char *topic;         /* tenant to follow; NULL or "" for every topic */
+	uint64_t since;            /* deliver changes with revision > since */
+	uint32_t page;             /* resync page size; default 500 */
+	int heartbeat_timeout_ms;  /* no message for this long = resync; default 3000 */
+	int call_timeout_ms;       /* timeout of each Changes call; default 5000 */
+	const char *token;         /* credentials for the Changes calls */
+	const struct rpc_tls *tls; /* for a tls+tcp:// pub_url; NULL otherwise */
+	const char *name;          /* for logs, e.g. "listener: control stream" */
 };
 
 /*
@@ -85,8 +87,8 @@ struct stream_sub_options {
  * (borrowed, must outlive the subscriber). The first resync starts at once.
  */
 int stream_sub_create(struct rpc_client *client, const ProtobufCServiceDescriptor *svc,
-		      const char *pub_url, const struct stream_sub_options *opt,
-		      stream_apply_fn fn, void *arg, struct stream_sub **out);
+                      const char *pub_url, const struct stream_sub_options *opt, stream_apply_fn fn,
+                      void *arg, struct stream_sub **out);
 
 /* The revision of the last change applied (opt->since before any). */
 uint64_t stream_sub_revision(struct stream_sub *s);

@@ -50,6 +50,17 @@ static void h_changes(Noetl__Echo_Service *svc, const Noetl__ChangesRequest *in,
                       Noetl__ChangesReply_Closure done, void *call)
 {
 	struct echo *e = (struct echo *)svc;
+	if (e->log != NULL) {
+		Noetl__ChangesReply *lr = NULL;
+		if (changelog_read(e->log, in->since, in->topic, in->limit, &lr) != 0) {
+			rpc_fail(call, NOETL__STATUS__INTERNAL, "reading the change log failed");
+			done(NULL, call);
+			return;
+		}
+		done(lr, call);
+		changelog_reply_free(lr);
+		return;
+	}
 	uint32_t limit = in->limit > 0 && in->limit < 100 ? in->limit : 100;
 	Noetl__Change chg[100], *ptrs[100];
 	char bodies[100][24];

@@ -10,12 +10,14 @@
 
 #include <stdint.h>
 
+#include "changelog.h"
 #include "test.pb-c.h"
 
 struct echo {
 	Noetl__Echo_Service svc;  /* first: handlers cast back to struct echo */
 	uint64_t head;            /* newest revision Changes reports */
 	const char *topic_of_odd; /* if set, odd revisions belong to this topic, even to "even" */
+	struct changelog *log;    /* if set, Changes reads this log instead */
 };
 
 void echo_init(struct echo *e);

@@ -1,0 +1,123 @@
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "changelog.h"
+#include "kv.h"
+#include "testutil.h"
+
+static char dir[256];
+static struct kv *kv;
+static struct changelog *cl;
+
+static void setup(void)
+{
+	testutil_tempdir(dir, sizeof(dir));
+	cr_assert_eq(kv_open(dir, NULL, &kv), 0);
+	cr_assert_eq(changelog_open(kv, "L", 1, NULL, &cl), 0);
+}
+
+static void teardown(void)
+{
+	changelog_close(cl);
+	kv_close(kv);
+	testutil_rmtree(dir);
+}
+
+TestSuite(changelog, .init = setup, .fini = teardown);
+
+static uint64_t add(const char *topic, const char *body)
+{
+	struct kv_batch *b = kv_batch_create();
+	uint64_t rev = changelog_add(cl, b, topic, body, strlen(body), 1);
+	cr_assert_eq(kv_write(kv, b, true), 0);
+	changelog_commit(cl);
+	kv_batch_destroy(b);
+	return rev;
+}
+
+Test(changelog, revisions_count_up_and_link_to_their_predecessors)
+{
+	cr_assert_eq(add("a", "1"), 1);
+	cr_assert_eq(add("b", "2"), 2);
+	cr_assert_eq(add("a", "3"), 3);
+	cr_assert_eq(changelog_head(cl), 3);
+	Noetl__ChangesReply *r;
+	cr_assert_eq(changelog_read(cl, 0, NULL, 0, &r), 0);
+	cr_assert_eq(r->n_changes, 3);
+	cr_assert_eq(r->changes[2]->prev_revision, 2);
+	cr_assert_eq(r->changes[2]->prev_topic_revision, 1);
+	cr_assert_eq(r->changes[1]->prev_topic_revision, 0);
+	cr_assert_eq(r->head, 3);
+	cr_assert_not(r->more);
+	changelog_reply_free(r);
+}
+
+Test(changelog, a_topic_read_returns_only_that_topic_and_pages)
+{
+	for (int i = 0; i < 30; i++)
+		add(i % 3 == 0 ? "x" : "y", "v");
+	Noetl__ChangesReply *r;
+	cr_assert_eq(changelog_read(cl, 0, "x", 4, &r), 0);
+	cr_assert_eq(r->n_changes, 4);
+	cr_assert(r->more);
+	for (size_t i = 0; i < r->n_changes; i++)
+		cr_assert_str_eq(r->changes[i]->topic, "x");
+	uint64_t last = r->changes[3]->revision;
+	changelog_reply_free(r);
+	cr_assert_eq(changelog_read(cl, last, "x", 100, &r), 0);
+	cr_assert_eq(r->n_changes, 6);
+	cr_assert_not(r->more);
+	changelog_reply_free(r);
+}
+
+Test(changelog, an_aborted_change_gives_its_revision_back)
+{
+	add("a", "1");
+	struct kv_batch *b = kv_batch_create();
+	cr_assert_eq(changelog_add(cl, b, "a", "x", 1, 1), 2);
+	changelog_abort(cl);
+	kv_batch_destroy(b);
+	cr_assert_eq(add("a", "2"), 2);
+	Noetl__ChangesReply *r;
+	cr_assert_eq(changelog_read(cl, 1, "a", 0, &r), 0);
+	cr_assert_eq(r->n_changes, 1);
+	cr_assert_eq(r->changes[0]->prev_topic_revision, 1);
+	changelog_reply_free(r);
+}
+
+Test(changelog, a_reopened_log_continues_where_it_stopped)
+{
+	add("a", "1");
+	add("b", "2");
+	changelog_close(cl);
+	cr_assert_eq(changelog_open(kv, "L", 1, NULL, &cl), 0);
+	cr_assert_eq(changelog_head(cl), 2);
+	cr_assert_eq(add("a", "3"), 3);
+	Noetl__ChangesReply *r;
+	cr_assert_eq(changelog_read(cl, 2, NULL, 0, &r), 0);
+	cr_assert_eq(r->changes[0]->prev_topic_revision, 1, "the topic's last revision is found");
+	changelog_reply_free(r);
+}
+
+Test(changelog, trim_removes_old_changes_and_keeps_the_head)
+{
+	for (int i = 0; i < 50; i++)
+		add(i % 2 ? "odd" : "even", "v");
+	cr_assert_eq(changelog_trim(cl, 40), 0);
+	Noetl__ChangesReply *r;
+	cr_assert_eq(changelog_read(cl, 0, NULL, 0, &r), 0);
+	cr_assert_eq(r->n_changes, 11);
+	cr_assert_eq(r->changes[0]->revision, 40);
+	changelog_reply_free(r);
+	/* revision r was added with i = r - 1, so "odd" holds the even
+	 * revisions: 40, 42, ..., 50 remain */
+	cr_assert_eq(changelog_read(cl, 0, "odd", 0, &r), 0);
+	cr_assert_eq(r->n_changes, 6);
+	cr_assert_eq(r->changes[0]->revision, 40);
+	changelog_reply_free(r);
+	cr_assert_eq(changelog_trim(cl, 1000), 0);
+	cr_assert_eq(changelog_head(cl), 50);
+	cr_assert_eq(add("odd", "v"), 51);
+}
