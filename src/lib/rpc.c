@@ -24,6 +24,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -540,6 +541,14 @@ struct rpc_client {
 	pthread_mutex_t mu; /* protects pipes */
 	pthread_cond_t cv;  /* signalled when a pipe is added */
 	int pipes;          /* connected pipes */
+	/* Idle contexts with their aio, reused by later calls: opening a
+	 * context takes the socket's lock, so a busy client keeps a few. */
+	struct slot {
+		nng_ctx ctx;
+		nng_aio *aio;
+	} idle[64];
+	atomic_int connected; /* copy of pipes, read without the lock */
+	int nidle;            /* protected by mu */
 };
 
 static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -551,6 +560,7 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		c->pipes++;
 	else if (ev == NNG_PIPE_EV_REM_POST && c->pipes > 0)
 		c->pipes--;
+	atomic_store_explicit(&c->connected, c->pipes, memory_order_release);
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -605,6 +615,10 @@ void rpc_client_destroy(struct rpc_client *c)
 {
 	if (c == NULL)
 		return;
+	for (int i = 0; i < c->nidle; i++) {
+		nng_aio_free(c->idle[i].aio);
+		nng_ctx_close(c->idle[i].ctx);
+	}
 	nng_close(c->sock);
 	if (c->tls != NULL)
 		nng_tls_config_free(c->tls);
@@ -647,6 +661,8 @@ static bool wait_connected(struct rpc_client *c, int64_t wait_ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
+	if (atomic_load_explicit(&c->connected, memory_order_acquire) > 0)
+		return true; /* the common case: no lock */
 	pthread_mutex_lock(&c->mu);
 	while (c->pipes == 0) {
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0)
@@ -657,37 +673,64 @@ static bool wait_connected(struct rpc_client *c, int64_t wait_ms)
 	return ok;
 }
 
-/* Sends req on a fresh context and waits for the answer until deadline. */
+/* Takes an idle context, or opens one. 0 or an nng error. */
+static int slot_get(struct rpc_client *c, struct slot *out)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->nidle > 0) {
+		*out = c->idle[--c->nidle];
+		pthread_mutex_unlock(&c->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	int rv = nng_ctx_open(&out->ctx, c->sock);
+	if (rv != 0)
+		return rv;
+	if ((rv = nng_aio_alloc(&out->aio, NULL, NULL)) != 0)
+		nng_ctx_close(out->ctx);
+	return rv;
+}
+
+/* Returns a context after a completed exchange, or closes it if the pool is
+ * full or the exchange failed (a failed context may hold a stale request). */
+static void slot_put(struct rpc_client *c, struct slot *sl, bool reuse)
+{
+	pthread_mutex_lock(&c->mu);
+	if (reuse && c->nidle < (int)(sizeof(c->idle) / sizeof(c->idle[0]))) {
+		c->idle[c->nidle++] = *sl;
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	pthread_mutex_unlock(&c->mu);
+	nng_aio_free(sl->aio);
+	nng_ctx_close(sl->ctx);
+}
+
+/* Sends req on a context and waits for the answer until deadline. */
 static int exchange(struct rpc_client *c, nng_msg *req, int64_t deadline, nng_msg **rep,
                     char **errmsg, const char *what)
 {
-	nng_ctx ctx;
-	nng_aio *aio;
-	int rv = nng_ctx_open(&ctx, c->sock);
+	struct slot sl;
+	int rv = slot_get(c, &sl);
 	if (rv != 0) {
 		nng_msg_free(req);
 		return call_fail(errmsg,
 		                 rv == NNG_ECLOSED ? NOETL__STATUS__CANCELLED
-		                                   : NOETL__STATUS__INTERNAL,
+		                                   : NOETL__STATUS__RESOURCE_EXHAUSTED,
 		                 "%s: %s", what, nng_strerror(rv));
 	}
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		nng_ctx_close(ctx);
-		nng_msg_free(req);
-		return call_fail(errmsg, NOETL__STATUS__RESOURCE_EXHAUSTED, "%s: %s", what,
-		                 nng_strerror(rv));
-	}
+	nng_aio *aio = sl.aio;
 	int status = NOETL__STATUS__OK;
 	int64_t left = deadline - util_mono_ms();
 	nng_aio_set_timeout(aio, left > 0 ? (nng_duration)left : 1);
 	nng_aio_set_msg(aio, req);
-	nng_ctx_send(ctx, aio);
+	nng_ctx_send(sl.ctx, aio);
 	nng_aio_wait(aio);
 	rv = nng_aio_result(aio);
 	if (rv == 0) {
 		left = deadline - util_mono_ms();
 		nng_aio_set_timeout(aio, left > 0 ? (nng_duration)left : 1);
-		nng_ctx_recv(ctx, aio);
+		nng_ctx_recv(sl.ctx, aio);
 		nng_aio_wait(aio);
 		rv = nng_aio_result(aio);
 		if (rv == 0)
@@ -704,9 +747,27 @@ static int exchange(struct rpc_client *c, nng_msg *req, int64_t deadline, nng_ms
 	else if (rv != 0)
 		status = call_fail(errmsg, NOETL__STATUS__UNAVAILABLE, "%s: %s: %s", what, c->url,
 		                   nng_strerror(rv));
-	nng_aio_free(aio);
-	nng_ctx_close(ctx);
+	slot_put(c, &sl, rv == 0);
 	return status;
+}
+
+static uint64_t trace_prefix;
+static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
+
+static void trace_init(void)
+{
+	trace_prefix = util_random_below(UINT64_MAX);
+}
+
+/* A trace id unique within the process and very likely across processes:
+ * a random per-process prefix and a counter, without a system call per
+ * call. */
+static void new_trace_id(char *out, size_t cap)
+{
+	static atomic_ullong counter;
+	pthread_once(&trace_once, trace_init);
+	snprintf(out, cap, "%016llx%08llx", (unsigned long long)trace_prefix,
+	         (unsigned long long)atomic_fetch_add(&counter, 1));
 }
 
 int rpc_call(struct rpc_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
@@ -731,9 +792,9 @@ int rpc_call(struct rpc_client *c, const ProtobufCServiceDescriptor *svc, const 
 		return call_fail(errmsg, NOETL__STATUS__INVALID_ARGUMENT, "%s takes '%s', not '%s'",
 		                 what, m->input->name, in->descriptor->name);
 
-	char trace[UTIL_ID_SIZE];
+	char trace[40];
 	if (opts.trace_id == NULL) {
-		util_new_id(trace);
+		new_trace_id(trace, sizeof(trace));
 		opts.trace_id = trace;
 	}
 	Noetl__Metadata md = NOETL__METADATA__INIT;
