@@ -423,3 +423,67 @@ int changelog_trim(struct changelog *cl, uint64_t before)
 	kv_batch_destroy(b);
 	return rc;
 }
+
+int changelog_get(struct changelog *cl, uint64_t rev, Noetl__Change **out)
+{
+	if (rev == 0 || rev > changelog_head(cl))
+		return -ENOENT;
+	uint8_t key[PREFIX_MAX + 9];
+	size_t kl = key_change(cl, rev, key);
+	void *val;
+	size_t vl;
+	int rc = kv_get(cl->kv, key, kl, &val, &vl);
+	if (rc != 0)
+		return rc;
+	Noetl__Change *c = noetl__change__unpack(NULL, vl, val);
+	free(val);
+	if (c == NULL) {
+		log_error("changelog: revision %llu does not decode", (unsigned long long)rev);
+		return -EIO;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Deletes [first, last] from the log and from topic's index. */
+static void forget_run(struct changelog *cl, struct kv_batch *b, const char *topic, uint64_t first,
+                       uint64_t last)
+{
+	uint8_t lo[PREFIX_MAX + TOPIC_MAX + 12], hi[PREFIX_MAX + TOPIC_MAX + 12];
+	size_t ll, hl;
+	if (first == last) {
+		ll = key_change(cl, first, lo);
+		kv_batch_delete(b, lo, ll);
+		ll = key_topic(cl, topic, true, first, lo);
+		kv_batch_delete(b, lo, ll);
+		return;
+	}
+	ll = key_change(cl, first, lo);
+	hl = key_change(cl, last + 1, hi);
+	kv_batch_delete_range(b, lo, ll, hi, hl);
+	ll = key_topic(cl, topic, true, first, lo);
+	hl = key_topic(cl, topic, true, last + 1, hi);
+	kv_batch_delete_range(b, lo, ll, hi, hl);
+}
+
+void changelog_forget(struct changelog *cl, struct kv_batch *b, const char *topic,
+                      const uint64_t *revs, size_t n)
+{
+	if (topic == NULL)
+		topic = "";
+	if (strlen(topic) >= TOPIC_MAX)
+		return;
+	uint64_t head = changelog_head(cl);
+	size_t i = 0;
+	while (i < n) {
+		if (revs[i] == 0 || revs[i] >= head) {
+			i++;
+			continue;
+		}
+		uint64_t first = revs[i], last = revs[i];
+		while (i + 1 < n && revs[i + 1] == last + 1 && revs[i + 1] < head)
+			last = revs[++i];
+		forget_run(cl, b, topic, first, last);
+		i++;
+	}
+}

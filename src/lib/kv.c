@@ -11,14 +11,14 @@
 #include "log.h"
 
 struct kv {
-	rocksdb_t *db;                    /* the database */
-	rocksdb_options_t *opts;          /* open options, kept for the life of db */
+	rocksdb_t *db;                              /* the database */
+	rocksdb_options_t *opts;                    /* open options, kept for the life of db */
 	rocksdb_block_based_table_options_t *table; /* table options (owns the cache ref) */
-	rocksdb_cache_t *cache;           /* block cache */
-	rocksdb_writeoptions_t *wsync;    /* synced writes */
-	rocksdb_writeoptions_t *wasync;   /* unsynced writes */
-	rocksdb_readoptions_t *read;      /* plain reads */
-	char *path;                       /* directory, for messages */
+	rocksdb_cache_t *cache;                     /* block cache */
+	rocksdb_writeoptions_t *wsync;              /* synced writes */
+	rocksdb_writeoptions_t *wasync;             /* unsynced writes */
+	rocksdb_readoptions_t *read;                /* plain reads */
+	char *path;                                 /* directory, for messages */
 };
 
 struct kv_batch {
@@ -27,9 +27,9 @@ struct kv_batch {
 };
 
 struct kv_iter {
-	rocksdb_iterator_t *it;     /* the iterator */
-	rocksdb_readoptions_t *ro;  /* its read options, which hold the bounds */
-	char *lower;                /* copied bounds: RocksDB keeps pointers to them */
+	rocksdb_iterator_t *it;    /* the iterator */
+	rocksdb_readoptions_t *ro; /* its read options, which hold the bounds */
+	char *lower;               /* copied bounds: RocksDB keeps pointers to them */
 	char *upper;
 };
 
@@ -68,7 +68,7 @@ int kv_open(const char *path, const struct kv_options *opt, struct kv **out)
 	}
 	rocksdb_block_based_options_set_block_cache(kv->table, kv->cache);
 	rocksdb_block_based_options_set_filter_policy(kv->table,
-						      rocksdb_filterpolicy_create_bloom(10));
+	                                              rocksdb_filterpolicy_create_bloom(10));
 	rocksdb_options_set_block_based_table_factory(kv->opts, kv->table);
 	rocksdb_options_set_create_if_missing(kv->opts, 1);
 	rocksdb_options_set_write_buffer_size(kv->opts, o.write_buffer_bytes);
@@ -180,7 +180,7 @@ void kv_batch_delete(struct kv_batch *b, const void *key, size_t klen)
 }
 
 void kv_batch_delete_range(struct kv_batch *b, const void *begin, size_t blen, const void *end,
-			   size_t elen)
+                           size_t elen)
 {
 	rocksdb_writebatch_delete_range(b->wb, begin, blen, end, elen);
 	b->bytes += blen + elen;
@@ -215,7 +215,7 @@ void kv_batch_append(struct kv_batch *dst, const struct kv_batch *src)
 	memcpy(buf, drep, dn);
 	memcpy(buf + dn, rep + 12, n - 12);
 	uint32_t count = (uint32_t)rocksdb_writebatch_count(dst->wb) +
-			 (uint32_t)rocksdb_writebatch_count(src->wb);
+	                 (uint32_t)rocksdb_writebatch_count(src->wb);
 	/* count is little-endian at offset 8 */
 	buf[8] = (char)(count & 0xff);
 	buf[9] = (char)((count >> 8) & 0xff);
@@ -242,7 +242,7 @@ int kv_write(struct kv *kv, struct kv_batch *b, bool sync)
 }
 
 int kv_iter_create(struct kv *kv, const void *lower, size_t llen, const void *upper, size_t ulen,
-		   struct kv_iter **out)
+                   struct kv_iter **out)
 {
 	struct kv_iter *it = calloc(1, sizeof(*it));
 	if (it == NULL)
@@ -341,7 +341,7 @@ int kv_compact_range(struct kv *kv, const void *begin, size_t blen, const void *
 }
 
 uint64_t kv_approximate_size(struct kv *kv, const void *begin, size_t blen, const void *end,
-			     size_t elen)
+                             size_t elen)
 {
 	const char *starts[1] = {begin};
 	const char *limits[1] = {end};

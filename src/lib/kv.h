@@ -29,9 +29,9 @@ struct kv_iter;
 
 /* Options for kv_open; zero means the default. */
 struct kv_options {
-	size_t cache_bytes;       /* block cache; default 8 MiB */
+	size_t cache_bytes;        /* block cache; default 8 MiB */
 	size_t write_buffer_bytes; /* memtable size; default 8 MiB */
-	bool read_only;           /* open for reading only */
+	bool read_only;            /* open for reading only */
 };
 
 /*
@@ -64,7 +64,7 @@ void kv_batch_put(struct kv_batch *b, const void *key, size_t klen, const void *
 void kv_batch_delete(struct kv_batch *b, const void *key, size_t klen);
 /* Deletes every key in [begin, end). */
 void kv_batch_delete_range(struct kv_batch *b, const void *begin, size_t blen, const void *end,
-			   size_t elen);
+                           size_t elen);
 /* Number of operations buffered, and their approximate size in bytes. */
 size_t kv_batch_count(const struct kv_batch *b);
 size_t kv_batch_bytes(const struct kv_batch *b);
@@ -82,7 +82,7 @@ int kv_write(struct kv *kv, struct kv_batch *b, bool sync);
  * kv_iter_seek / _seek_first / _seek_last / _seek_for_prev.
  */
 int kv_iter_create(struct kv *kv, const void *lower, size_t llen, const void *upper, size_t ulen,
-		   struct kv_iter **out);
+                   struct kv_iter **out);
 void kv_iter_destroy(struct kv_iter *it);
 void kv_iter_seek_first(struct kv_iter *it);
 void kv_iter_seek_last(struct kv_iter *it);
@@ -104,7 +104,7 @@ int kv_compact_range(struct kv *kv, const void *begin, size_t blen, const void *
 
 /* Approximate bytes on disk of keys in [begin, end). */
 uint64_t kv_approximate_size(struct kv *kv, const void *begin, size_t blen, const void *end,
-			     size_t elen);
+                             size_t elen);
 
 /* A RocksDB property as a string (malloc'ed; NULL if unknown), e.g.
  * "rocksdb.estimate-num-keys". */
