@@ -1,0 +1,195 @@
+/*
+ * noetl-queue: the Queue service as a process. Arguments and configuration,
+ * wiring of the service to its rpc server, and waiting for SIGINT/SIGTERM;
+ * everything else is in service.c and store*.c.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "queue.h"
+#include "rpc.h"
+
+static char *data_dir;
+static struct config_list rpc_listen;
+static int workers;
+static int max_depth_tenant, max_depth_total, max_queues, max_tenants;
+static int64_t idem_retention;
+static size_t max_payload, cache;
+static int retry_attempts, retry_jitter;
+static int64_t retry_base, retry_max;
+static char *log_level;
+static bool log_json;
+static char *tls_cert, *tls_key, *tls_ca;
+
+static const struct config_option options[] = {
+        {"queue.data-dir", CONFIG_STRING, &data_dir, "noetl-data/queue",
+         "directory of the queue's RocksDB store (created if missing)", "data-dir", NULL},
+        {"queue.listen", CONFIG_URLS, &rpc_listen, "tcp://127.0.0.1:7403",
+         "where the noetl.Queue RPC API listens (one or more URLs)", "listen", NULL},
+        {"queue.workers", CONFIG_INT, &workers, "32",
+         "RPC calls served at once (leases waiting for items hold one each)", "workers", NULL},
+        {"queue.max-depth-per-tenant", CONFIG_INT, &max_depth_tenant, "1000000",
+         "ready+leased+delayed items one tenant may have; over it Enqueue gets "
+         "RESOURCE_EXHAUSTED",
+         NULL, NULL},
+        {"queue.max-depth", CONFIG_INT, &max_depth_total, "10000000",
+         "the same limit over all tenants", NULL, NULL},
+        {"queue.max-queues-per-tenant", CONFIG_INT, &max_queues, "1024",
+         "queues one tenant may have", NULL, NULL},
+        {"queue.max-tenants", CONFIG_INT, &max_tenants, "10000", "tenants the queue holds", NULL,
+         NULL},
+        {"queue.idempotency-retention", CONFIG_DURATION, &idem_retention, "24h",
+         "how long an idempotency key makes a repeated enqueue a no-op", NULL, NULL},
+        {"queue.max-payload", CONFIG_SIZE, &max_payload, "1MiB", "largest item payload accepted",
+         NULL, NULL},
+        {"queue.cache", CONFIG_SIZE, &cache, "8MiB", "RocksDB block cache", NULL, NULL},
+        {"queue.retry.max-attempts", CONFIG_INT, &retry_attempts, "3",
+         "attempts of an item whose retry policy does not say (1-100)", NULL, NULL},
+        {"queue.retry.base", CONFIG_DURATION, &retry_base, "1s",
+         "delay before the second attempt; doubles each attempt", NULL, NULL},
+        {"queue.retry.max", CONFIG_DURATION, &retry_max, "60s", "longest retry delay", NULL, NULL},
+        {"queue.retry.jitter-percent", CONFIG_INT, &retry_jitter, "20",
+         "random +/- part of each retry delay, in percent (1-100)", NULL, NULL},
+        {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
+         "debug|info|warn|error"},
+        {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
+        {"tls.cert", CONFIG_STRING, &tls_cert, NULL, "PEM certificate for tls+tcp:// listeners",
+         NULL, NULL},
+        {"tls.key", CONFIG_STRING, &tls_key, NULL, "PEM private key of tls.cert", NULL, NULL},
+        {"tls.ca", CONFIG_STRING, &tls_ca, NULL, "PEM CA that client certificates must chain to",
+         NULL, NULL},
+        {NULL, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const struct config_spec spec = {
+        .program = "noetl-queue",
+        .usage = "[options]",
+        .summary = "Holds durable per-tenant queues: accepts events once they are on disk, "
+                   "leases them to executors, retries failures and keeps dead letters.",
+        .options = options,
+        .default_file = NULL,
+};
+
+/* Checks the numbers config cannot; prints why and returns false. */
+static bool check_limits(void)
+{
+	const char *bad = NULL;
+	if (max_depth_tenant < 1 || max_depth_total < 1)
+		bad = "queue.max-depth and queue.max-depth-per-tenant must be at least 1";
+	else if (max_queues < 1 || max_tenants < 1)
+		bad = "queue.max-queues-per-tenant and queue.max-tenants must be at least 1";
+	else if (retry_attempts < 1 || retry_attempts > 100)
+		bad = "queue.retry.max-attempts must be between 1 and 100";
+	else if (retry_jitter < 1 || retry_jitter > 100)
+		bad = "queue.retry.jitter-percent must be between 1 and 100";
+	else if (retry_base < 1 || retry_max < retry_base || retry_max > 24 * 3600 * 1000)
+		bad = "queue.retry.base must be positive and at most queue.retry.max (<= 24h)";
+	else if (idem_retention < 1000)
+		bad = "queue.idempotency-retention must be at least 1s";
+	else if (max_payload < 1 || max_payload > (64u << 20))
+		bad = "queue.max-payload must be between 1 byte and 64MiB";
+	else if (workers < 1)
+		bad = "queue.workers must be at least 1";
+	if (bad != NULL)
+		fprintf(stderr, "noetl-queue: %s\n", bad);
+	return bad == NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int next;
+	bool help = false;
+	char *err = NULL;
+	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
+		fprintf(stderr, "noetl-queue: %s\n", err != NULL ? err : "bad configuration");
+		free(err);
+		config_free(options);
+		return 2;
+	}
+	if (help) {
+		config_usage(&spec, stdout);
+		config_free(options);
+		return 0;
+	}
+	if (next < argc) {
+		fprintf(stderr, "noetl-queue: unexpected argument '%s'; see --help\n", argv[next]);
+		config_free(options);
+		return 2;
+	}
+	if (!check_limits()) {
+		config_free(options);
+		return 2;
+	}
+	enum log_level lvl = LOG_LEVEL_INFO;
+	log_level_parse(log_level, &lvl);
+	log_setup("queue", lvl, log_json);
+
+	/* Signals are taken by sigwait below, in this thread only. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int status = 1;
+	struct metrics *metrics = NULL;
+	struct queue *q = NULL;
+	struct rpc_server *srv = NULL;
+	if (metrics_create(0, &metrics) != 0)
+		goto out;
+	struct queue_config qc = {
+	        .data_dir = data_dir,
+	        .cache_bytes = cache,
+	        .max_depth_tenant = (uint64_t)max_depth_tenant,
+	        .max_depth_total = (uint64_t)max_depth_total,
+	        .max_queues_tenant = (uint32_t)max_queues,
+	        .max_tenants = (uint32_t)max_tenants,
+	        .idempotency_retention_ms = idem_retention,
+	        .max_payload_bytes = (uint32_t)max_payload,
+	        .retry_max_attempts = (uint32_t)retry_attempts,
+	        .retry_base_ms = (uint32_t)retry_base,
+	        .retry_max_ms = (uint32_t)retry_max,
+	        .retry_jitter_percent = (uint32_t)retry_jitter,
+	        .metrics = metrics,
+	};
+	if (queue_create(&qc, &q) != 0)
+		goto out;
+	struct rpc_tls tls = {.cert_file = tls_cert, .key_file = tls_key, .ca_file = tls_ca};
+	size_t max_msg = RPC_DEFAULT_MAX_MSG;
+	if (max_msg < max_payload + (1u << 20))
+		max_msg = max_payload + (1u << 20);
+	struct rpc_server_options so = {
+	        .workers = workers,
+	        .max_msg = max_msg,
+	        .tls = tls,
+	        .name = "queue",
+	};
+	if (rpc_server_create(&so, &srv) != 0 || rpc_server_add(srv, queue_service(q)) != 0)
+		goto out;
+	for (size_t i = 0; i < rpc_listen.count; i++)
+		if (rpc_server_listen(srv, rpc_listen.items[i]) != 0)
+			goto out;
+	if (rpc_server_start(srv) != 0)
+		goto out;
+	log_info("serving noetl.Queue on %s, data in %s",
+	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", data_dir);
+
+	int sig;
+	sigwait(&sigs, &sig);
+	log_info("stopping on signal %d", sig);
+	status = 0;
+out:
+	rpc_server_destroy(srv);
+	queue_destroy(q);
+	metrics_destroy(metrics);
+	config_free(options);
+	return status;
+}
