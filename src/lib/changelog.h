@@ -59,6 +59,23 @@ int changelog_read(struct changelog *cl, uint64_t since, const char *topic, uint
                    Noetl__ChangesReply **out);
 void changelog_reply_free(Noetl__ChangesReply *r);
 
+/* Reads the committed change of revision rev into *out (free with
+ * noetl__change__free_unpacked): for services whose change log entry is the
+ * stored record itself. -ENOENT if there is none (not committed yet, trimmed
+ * or forgotten), -EIO. Any thread. */
+int changelog_get(struct changelog *cl, uint64_t rev, Noetl__Change **out);
+
+/*
+ * Adds to b the deletion of the committed changes revs[0..n) (ascending) of
+ * topic, for retention of one topic while the others keep theirs. Runs of
+ * consecutive revisions become one range delete, in the log and in the
+ * topic's index. The newest change is never deleted (the head is read from
+ * it at open): it is skipped. Under the caller's write lock; the caller
+ * writes b.
+ */
+void changelog_forget(struct changelog *cl, struct kv_batch *b, const char *topic,
+                      const uint64_t *revs, size_t n);
+
 /* Deletes changes with revision < before (range deletes; the head stays).
  * For retention. 0 or -EIO. */
 int changelog_trim(struct changelog *cl, uint64_t before);
