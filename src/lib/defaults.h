@@ -9,7 +9,7 @@
  * hosts.
  *
  * Ports, one block of ten per kind:
- *   7400       listener: webhooks, /healthz, /readyz, /metrics (HTTP)
+ *   8080       listener: webhooks, /healthz, /readyz, /metrics (HTTP)
  *   7401-7404  RPC APIs: control, repository, queue, recorder (nng req/rep)
  *   7411-7414  change streams: control, repository, recorder (nng pub/sub)
  *   7421-7425  HTTP health and metrics: control, repository, queue,
@@ -19,7 +19,7 @@
 #ifndef NOETL_DEFAULTS_H
 #define NOETL_DEFAULTS_H
 
-#define NOETL_DEFAULT_LISTENER_URL "http://127.0.0.1:7400"
+#define NOETL_DEFAULT_LISTENER_URL "http://127.0.0.1:8080"
 
 #define NOETL_DEFAULT_CONTROL_URL    "tcp://127.0.0.1:7401"
 #define NOETL_DEFAULT_REPOSITORY_URL "tcp://127.0.0.1:7402"
