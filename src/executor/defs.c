@@ -1,0 +1,567 @@
+/*
+ * defs: the executor's live view of job definitions. See defs.h.
+ */
+#include "defs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "repository.pb-c.h"
+#include "stream.h"
+#include "util.h"
+
+/* A prepared module with its reference count. */
+struct modref {
+	struct defs_module pub; /* what events hold */
+	int refs;               /* protected by defs.mu */
+};
+
+/* A module the definitions use, by tenant and file name. */
+struct modslot {
+	char *tenant;
+	char *name;
+	uint32_t version;   /* repository version loaded; 0 if none */
+	bool transient;     /* the last failure may go away by itself */
+	struct modref *cur; /* current module; never NULL once created */
+};
+
+struct pkg {
+	char *tenant;
+	Noetl__Package *p; /* owned (unpacked copy) */
+};
+
+struct defs {
+	struct defs_config cfg;
+	pthread_mutex_t mu;
+	struct pkg *pkgs;
+	size_t npkgs;
+	struct modslot *mods;
+	size_t nmods;
+	uint64_t revision; /* Control revision applied */
+	struct stream_sub *control_sub;
+	struct stream_sub *repo_sub;
+};
+
+static void modref_put_locked(struct defs *d, struct modref *m)
+{
+	if (m == NULL || --m->refs > 0)
+		return;
+	if (m->pub.mod != NULL)
+		engine_module_release(d->cfg.engine, m->pub.mod);
+	free(m->pub.error);
+	free(m);
+}
+
+static struct modref *modref_new(struct engine_module *mod, const char *error)
+{
+	struct modref *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		abort();
+	m->refs = 1;
+	m->pub.mod = mod;
+	if (mod != NULL)
+		snprintf(m->pub.sha, sizeof(m->pub.sha), "%s", engine_module_sha256(mod));
+	else
+		m->pub.error = util_xstrdup(error);
+	return m;
+}
+
+/* Fetches tenant's file name from the Repository and prepares it. Never
+ * fails: a failure is a modref carrying the reason. *version gets the
+ * version fetched (0 on failure), *transient whether a retry may help. */
+static struct modref *fetch_and_prepare(struct defs *d, const char *tenant, const char *name,
+                                        uint32_t *version, bool *transient)
+{
+	Noetl__FileRef ref = NOETL__FILE_REF__INIT;
+	ref.tenant = (char *)tenant;
+	ref.name = (char *)name;
+	struct rpc_call_options o = {.timeout_ms = 30000, .tenant = tenant, .token = d->cfg.token};
+	ProtobufCMessage *out = NULL;
+	char *err = NULL;
+	*version = 0;
+	*transient = false;
+	int st = rpc_call(d->cfg.repository, &noetl__repository__descriptor, "GetFile", &ref.base,
+	                  &o, &out, &err);
+	if (st != NOETL__STATUS__OK) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "cannot fetch module '%s' of tenant '%s': %s", name,
+		         tenant, err != NULL ? err : rpc_status_name(st));
+		*transient = rpc_status_retryable(st);
+		free(err);
+		log_warn("executor: %s", msg);
+		return modref_new(NULL, msg);
+	}
+	Noetl__GetFileReply *r = (Noetl__GetFileReply *)out;
+	struct engine_module *mod = NULL;
+	struct engine_prepare_info info = {0};
+	const char *sha = r->info != NULL && r->info->sha256[0] != '\0' ? r->info->sha256 : NULL;
+	int rc = engine_prepare(d->cfg.engine, r->content.data, r->content.len, sha, &mod, &info,
+	                        &err);
+	struct modref *m;
+	if (rc != 0) {
+		char msg[4096];
+		snprintf(msg, sizeof(msg), "module '%s' cannot run: %s", name,
+		         err != NULL ? err : "prepare failed");
+		log_error("executor: tenant '%s': %s", tenant, msg);
+		m = modref_new(NULL, msg);
+		*transient = rc == -ENOMEM || rc == -EAGAIN;
+	} else {
+		if (info.compiled)
+			log_info("executor: compiled module '%s' of tenant '%s' in %.0f ms", name,
+			         tenant, info.compile_ms);
+		m = modref_new(mod, NULL);
+		*version = r->info != NULL ? r->info->version : 0;
+	}
+	free(err);
+	protobuf_c_message_free_unpacked(out, NULL);
+	return m;
+}
+
+static struct modslot *find_mod(struct defs *d, const char *tenant, const char *name)
+{
+	for (size_t i = 0; i < d->nmods; i++)
+		if (strcmp(d->mods[i].tenant, tenant) == 0 && strcmp(d->mods[i].name, name) == 0)
+			return &d->mods[i];
+	return NULL;
+}
+
+static bool used(struct defs *d, const char *tenant, const char *name)
+{
+	for (size_t i = 0; i < d->npkgs; i++) {
+		if (strcmp(d->pkgs[i].tenant, tenant) != 0)
+			continue;
+		for (size_t r = 0; r < d->pkgs[i].p->n_runtimes; r++)
+			if (strcmp(d->pkgs[i].p->runtimes[r]->module_ref, name) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* Drops modules that no package uses any more. */
+static void release_unused_locked(struct defs *d)
+{
+	for (size_t i = 0; i < d->nmods;) {
+		struct modslot *s = &d->mods[i];
+		if (used(d, s->tenant, s->name)) {
+			i++;
+			continue;
+		}
+		log_info("executor: unloading module '%s' of tenant '%s'", s->name, s->tenant);
+		modref_put_locked(d, s->cur);
+		free(s->tenant);
+		free(s->name);
+		d->mods[i] = d->mods[--d->nmods];
+	}
+}
+
+/* Installs a freshly prepared module for tenant/name, replacing the old. */
+static void install_mod_locked(struct defs *d, const char *tenant, const char *name,
+                               struct modref *m, uint32_t version, bool transient)
+{
+	struct modslot *s = find_mod(d, tenant, name);
+	if (s == NULL) {
+		struct modslot *n = realloc(d->mods, (d->nmods + 1) * sizeof(*d->mods));
+		if (n == NULL)
+			abort();
+		d->mods = n;
+		s = &d->mods[d->nmods++];
+		memset(s, 0, sizeof(*s));
+		s->tenant = util_xstrdup(tenant);
+		s->name = util_xstrdup(name);
+	} else {
+		modref_put_locked(d, s->cur);
+	}
+	s->cur = m;
+	s->version = version;
+	s->transient = transient;
+}
+
+/* Makes sure every module of p is prepared (compiling outside the lock). */
+static void prepare_package(struct defs *d, const char *tenant, const Noetl__Package *p)
+{
+	for (size_t r = 0; r < p->n_runtimes; r++) {
+		const char *name = p->runtimes[r]->module_ref;
+		pthread_mutex_lock(&d->mu);
+		struct modslot *s = find_mod(d, tenant, name);
+		bool have = s != NULL && !s->transient;
+		pthread_mutex_unlock(&d->mu);
+		if (have)
+			continue;
+		uint32_t version;
+		bool transient;
+		struct modref *m = fetch_and_prepare(d, tenant, name, &version, &transient);
+		pthread_mutex_lock(&d->mu);
+		install_mod_locked(d, tenant, name, m, version, transient);
+		pthread_mutex_unlock(&d->mu);
+	}
+}
+
+static Noetl__Package *copy_package(const Noetl__Package *p)
+{
+	size_t n = noetl__package__get_packed_size(p);
+	uint8_t *buf = malloc(n > 0 ? n : 1);
+	if (buf == NULL)
+		abort();
+	noetl__package__pack(p, buf);
+	Noetl__Package *c = noetl__package__unpack(NULL, n, buf);
+	free(buf);
+	if (c == NULL)
+		abort();
+	return c;
+}
+
+static void remove_package_locked(struct defs *d, const char *tenant, const char *id)
+{
+	for (size_t i = 0; i < d->npkgs; i++) {
+		if (strcmp(d->pkgs[i].tenant, tenant) == 0 &&
+		    (id == NULL || strcmp(d->pkgs[i].p->id, id) == 0)) {
+			free(d->pkgs[i].tenant);
+			noetl__package__free_unpacked(d->pkgs[i].p, NULL);
+			d->pkgs[i] = d->pkgs[--d->npkgs];
+			i--;
+		}
+	}
+}
+
+static void put_package(struct defs *d, const char *tenant, const Noetl__Package *p)
+{
+	prepare_package(d, tenant, p);
+	Noetl__Package *c = copy_package(p);
+	pthread_mutex_lock(&d->mu);
+	remove_package_locked(d, tenant, p->id);
+	struct pkg *n = realloc(d->pkgs, (d->npkgs + 1) * sizeof(*d->pkgs));
+	if (n == NULL)
+		abort();
+	d->pkgs = n;
+	d->pkgs[d->npkgs].tenant = util_xstrdup(tenant);
+	d->pkgs[d->npkgs].p = c;
+	d->npkgs++;
+	release_unused_locked(d);
+	pthread_mutex_unlock(&d->mu);
+}
+
+static int apply_control(void *arg, const Noetl__Change *chg)
+{
+	struct defs *d = arg;
+	Noetl__DefinitionChange *dc =
+	        noetl__definition_change__unpack(NULL, chg->body.len, chg->body.data);
+	if (dc == NULL) {
+		log_error("executor: control revision %llu does not decode; skipped",
+		          (unsigned long long)chg->revision);
+	} else {
+		switch (dc->kind) {
+		case NOETL__DEFINITION_CHANGE__KIND__PACKAGE_DEPLOYED:
+			if (dc->package != NULL) {
+				put_package(d, dc->tenant, dc->package);
+				log_info("executor: package '%s' of tenant '%s' is live (revision "
+				         "%llu)",
+				         dc->package->id, dc->tenant,
+				         (unsigned long long)chg->revision);
+			}
+			break;
+		case NOETL__DEFINITION_CHANGE__KIND__PACKAGE_DELETED:
+		case NOETL__DEFINITION_CHANGE__KIND__TENANT_REMOVED:
+			pthread_mutex_lock(&d->mu);
+			remove_package_locked(
+			        d, dc->tenant,
+			        dc->kind == NOETL__DEFINITION_CHANGE__KIND__TENANT_REMOVED
+			                ? NULL
+			                : dc->package_id);
+			release_unused_locked(d);
+			pthread_mutex_unlock(&d->mu);
+			break;
+		default:
+			break; /* tokens and secrets are the listener's business */
+		}
+		noetl__definition_change__free_unpacked(dc, NULL);
+	}
+	pthread_mutex_lock(&d->mu);
+	d->revision = chg->revision;
+	pthread_mutex_unlock(&d->mu);
+	return 0;
+}
+
+static int apply_repository(void *arg, const Noetl__Change *chg)
+{
+	struct defs *d = arg;
+	Noetl__FileChange *fc = noetl__file_change__unpack(NULL, chg->body.len, chg->body.data);
+	if (fc == NULL || fc->info == NULL || fc->kind != NOETL__FILE_CHANGE__KIND__PUT) {
+		if (fc != NULL)
+			noetl__file_change__free_unpacked(fc, NULL);
+		return 0;
+	}
+	const char *tenant = fc->info->tenant, *name = fc->info->name;
+	pthread_mutex_lock(&d->mu);
+	struct modslot *s = find_mod(d, tenant, name);
+	bool wanted = s != NULL && (s->cur->pub.mod == NULL || fc->info->version > s->version);
+	pthread_mutex_unlock(&d->mu);
+	if (wanted) {
+		uint32_t version;
+		bool transient;
+		struct modref *m = fetch_and_prepare(d, tenant, name, &version, &transient);
+		pthread_mutex_lock(&d->mu);
+		if (used(d, tenant, name)) {
+			install_mod_locked(d, tenant, name, m, version, transient);
+			log_info("executor: module '%s' of tenant '%s' updated to version %u", name,
+			         tenant, version);
+		} else {
+			modref_put_locked(d, m);
+		}
+		pthread_mutex_unlock(&d->mu);
+	}
+	noetl__file_change__free_unpacked(fc, NULL);
+	return 0;
+}
+
+/* The Repository's head revision, so its stream starts after what we fetch. */
+static int repository_head(struct defs *d, uint64_t *head, char **err)
+{
+	Noetl__ChangesRequest req = NOETL__CHANGES_REQUEST__INIT;
+	req.since = UINT64_MAX - 1;
+	req.limit = 1;
+	struct rpc_call_options o = {.timeout_ms = 5000, .token = d->cfg.token};
+	ProtobufCMessage *out = NULL;
+	int st = rpc_call(d->cfg.repository, &noetl__repository__descriptor, "Changes", &req.base,
+	                  &o, &out, err);
+	if (st != NOETL__STATUS__OK)
+		return -EAGAIN;
+	*head = ((Noetl__ChangesReply *)out)->head;
+	protobuf_c_message_free_unpacked(out, NULL);
+	return 0;
+}
+
+int defs_create(const struct defs_config *cfg, struct defs **out, char **err)
+{
+	struct defs *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	d->cfg = *cfg;
+	pthread_mutex_init(&d->mu, NULL);
+	uint64_t rhead = 0;
+	if (repository_head(d, &rhead, err) != 0) {
+		defs_destroy(d);
+		return -EAGAIN;
+	}
+	Noetl__Empty empty = NOETL__EMPTY__INIT;
+	struct rpc_call_options o = {.timeout_ms = 10000, .token = cfg->token};
+	ProtobufCMessage *out_snap = NULL;
+	int st = rpc_call(cfg->control, &noetl__control__descriptor, "GetSnapshot", &empty.base, &o,
+	                  &out_snap, err);
+	if (st != NOETL__STATUS__OK) {
+		defs_destroy(d);
+		return -EAGAIN;
+	}
+	Noetl__Snapshot *snap = (Noetl__Snapshot *)out_snap;
+	for (size_t i = 0; i < snap->n_packages; i++)
+		put_package(d, snap->packages[i]->tenant, snap->packages[i]);
+	d->revision = snap->revision;
+	uint64_t crev = snap->revision;
+	protobuf_c_message_free_unpacked(out_snap, NULL);
+
+	struct stream_sub_options co = {
+	        .since = crev, .token = cfg->token, .name = "executor: control stream"};
+	struct stream_sub_options ro = {
+	        .since = rhead, .token = cfg->token, .name = "executor: repository stream"};
+	if (stream_sub_create(cfg->control, &noetl__control__descriptor, cfg->control_stream, &co,
+	                      apply_control, d, &d->control_sub) != 0 ||
+	    stream_sub_create(cfg->repository, &noetl__repository__descriptor,
+	                      cfg->repository_stream, &ro, apply_repository, d,
+	                      &d->repo_sub) != 0) {
+		if (err != NULL)
+			*err = util_xstrdup("cannot subscribe to the definition streams");
+		defs_destroy(d);
+		return -EIO;
+	}
+	*out = d;
+	return 0;
+}
+
+void defs_destroy(struct defs *d)
+{
+	if (d == NULL)
+		return;
+	stream_sub_destroy(d->control_sub);
+	stream_sub_destroy(d->repo_sub);
+	pthread_mutex_lock(&d->mu);
+	for (size_t i = 0; i < d->npkgs; i++) {
+		free(d->pkgs[i].tenant);
+		noetl__package__free_unpacked(d->pkgs[i].p, NULL);
+	}
+	d->npkgs = 0;
+	release_unused_locked(d);
+	pthread_mutex_unlock(&d->mu);
+	free(d->pkgs);
+	free(d->mods);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+}
+
+static Noetl__EventDef *copy_event(const Noetl__EventDef *e)
+{
+	if (e == NULL || e->id == NULL || e->id[0] == '\0')
+		return NULL;
+	size_t n = noetl__event_def__get_packed_size(e);
+	uint8_t *buf = malloc(n > 0 ? n : 1);
+	if (buf == NULL)
+		abort();
+	noetl__event_def__pack(e, buf);
+	Noetl__EventDef *c = noetl__event_def__unpack(NULL, n, buf);
+	free(buf);
+	return c;
+}
+
+static Noetl__RetryPolicy *copy_retry(const Noetl__RetryPolicy *a, const Noetl__RetryPolicy *b)
+{
+	const Noetl__RetryPolicy *p = a != NULL && a->max_attempts > 0 ? a : b;
+	if (p == NULL)
+		return NULL;
+	Noetl__RetryPolicy *c = malloc(sizeof(*c));
+	if (c == NULL)
+		abort();
+	*c = *p;
+	return c;
+}
+
+static const Noetl__RuntimeDef *find_runtime(const Noetl__Package *p, const char *id)
+{
+	for (size_t r = 0; r < p->n_runtimes; r++)
+		if (strcmp(p->runtimes[r]->id, id) == 0)
+			return p->runtimes[r];
+	return NULL;
+}
+
+int defs_lookup(struct defs *d, const char *tenant, const char *event, struct defs_event **out)
+{
+	pthread_mutex_lock(&d->mu);
+	const Noetl__Package *pkg = NULL;
+	const Noetl__EventDef *ev = NULL;
+	const Noetl__ResultDef *res = NULL;
+	for (size_t i = 0; i < d->npkgs && ev == NULL; i++) {
+		if (strcmp(d->pkgs[i].tenant, tenant) != 0)
+			continue;
+		const Noetl__Package *p = d->pkgs[i].p;
+		for (size_t j = 0; j < p->n_jobs && ev == NULL; j++) {
+			const Noetl__JobDef *job = p->jobs[j];
+			const Noetl__EventDef *cands[3] = {
+			        job->event, job->result != NULL ? job->result->ok : NULL,
+			        job->result != NULL ? job->result->error : NULL};
+			for (int k = 0; k < 3 && ev == NULL; k++) {
+				if (cands[k] != NULL && strcmp(cands[k]->id, event) == 0) {
+					ev = cands[k];
+					pkg = p;
+					/* only the job's own event routes its results */
+					res = k == 0 ? job->result : NULL;
+				}
+			}
+		}
+	}
+	if (ev == NULL) {
+		pthread_mutex_unlock(&d->mu);
+		return -ENOENT;
+	}
+	const Noetl__RuntimeDef *rt = find_runtime(pkg, ev->runtime);
+	struct defs_event *e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		abort();
+	e->package = util_xstrdup(pkg->id);
+	e->function = util_xstrdup(rt != NULL && rt->main_func_name[0] != '\0' ? rt->main_func_name
+	                                                                       : "event");
+	e->memory_limit = rt != NULL ? rt->memory_limit : 0;
+	e->timeout_ms = ev->timeout_ms > 0 ? ev->timeout_ms : rt != NULL ? rt->timeout_ms : 0;
+	if (res != NULL) {
+		e->ok = copy_event(res->ok);
+		e->error = copy_event(res->error);
+		const Noetl__RuntimeDef *okrt =
+		        e->ok != NULL ? find_runtime(pkg, e->ok->runtime) : NULL;
+		const Noetl__RuntimeDef *errt =
+		        e->error != NULL ? find_runtime(pkg, e->error->runtime) : NULL;
+		if (e->ok != NULL)
+			e->ok_retry = copy_retry(e->ok->retry, okrt != NULL ? okrt->retry : NULL);
+		if (e->error != NULL)
+			e->error_retry =
+			        copy_retry(e->error->retry, errt != NULL ? errt->retry : NULL);
+	}
+	e->retry = copy_retry(ev->retry, rt != NULL ? rt->retry : NULL);
+	struct modslot *s = rt != NULL ? find_mod(d, tenant, rt->module_ref) : NULL;
+	if (s != NULL) {
+		s->cur->refs++;
+		e->module = &s->cur->pub;
+	}
+	pthread_mutex_unlock(&d->mu);
+	*out = e;
+	return 0;
+}
+
+void defs_event_free(struct defs *d, struct defs_event *e)
+{
+	if (e == NULL)
+		return;
+	if (e->module != NULL) {
+		pthread_mutex_lock(&d->mu);
+		modref_put_locked(d, (struct modref *)e->module);
+		pthread_mutex_unlock(&d->mu);
+	}
+	if (e->ok != NULL)
+		noetl__event_def__free_unpacked(e->ok, NULL);
+	if (e->error != NULL)
+		noetl__event_def__free_unpacked(e->error, NULL);
+	free(e->retry);
+	free(e->ok_retry);
+	free(e->error_retry);
+	free(e->package);
+	free(e->function);
+	free(e);
+}
+
+void defs_retry_failed(struct defs *d)
+{
+	for (;;) {
+		char *tenant = NULL, *name = NULL;
+		pthread_mutex_lock(&d->mu);
+		for (size_t i = 0; i < d->nmods && tenant == NULL; i++) {
+			if (d->mods[i].transient) {
+				tenant = util_xstrdup(d->mods[i].tenant);
+				name = util_xstrdup(d->mods[i].name);
+				d->mods[i].transient = false; /* one try per call */
+			}
+		}
+		pthread_mutex_unlock(&d->mu);
+		if (tenant == NULL)
+			return;
+		uint32_t version;
+		bool transient;
+		struct modref *m = fetch_and_prepare(d, tenant, name, &version, &transient);
+		pthread_mutex_lock(&d->mu);
+		if (used(d, tenant, name))
+			install_mod_locked(d, tenant, name, m, version, transient);
+		else
+			modref_put_locked(d, m);
+		pthread_mutex_unlock(&d->mu);
+		free(tenant);
+		free(name);
+		if (transient)
+			return; /* still unreachable: try later */
+	}
+}
+
+uint64_t defs_revision(struct defs *d)
+{
+	pthread_mutex_lock(&d->mu);
+	uint64_t r = d->revision;
+	pthread_mutex_unlock(&d->mu);
+	return r;
+}
+
+unsigned defs_modules(struct defs *d)
+{
+	pthread_mutex_lock(&d->mu);
+	unsigned n = 0;
+	for (size_t i = 0; i < d->nmods; i++)
+		n += d->mods[i].cur->pub.mod != NULL;
+	pthread_mutex_unlock(&d->mu);
+	return n;
+}

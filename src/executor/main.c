@@ -1,0 +1,222 @@
+/*
+ * noetl-executor: the Executor as a process. Configuration, the health and
+ * metrics endpoint, start-up retries until Control and the Repository
+ * answer, and a clean stop on SIGINT/SIGTERM (batches in progress are
+ * settled; anything still leased is redelivered after its lease).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "defaults.h"
+#include "executor.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+static char *control_url, *repository_url, *queue_url, *recorder_url;
+static char *control_stream, *repository_stream, *http_url, *cache_dir, *runner, *token;
+static int pool, workers, batch, per_tenant;
+static int64_t lease, timeout;
+static size_t memory;
+static char *log_level;
+static bool log_json;
+
+static const struct config_option options[] = {
+        {"executor.control", CONFIG_URL, &control_url, NOETL_DEFAULT_CONTROL_URL,
+         "RPC URL of Control", "control", NULL},
+        {"executor.repository", CONFIG_URL, &repository_url, NOETL_DEFAULT_REPOSITORY_URL,
+         "RPC URL of the Repository", "repository", NULL},
+        {"executor.queue", CONFIG_URL, &queue_url, NOETL_DEFAULT_QUEUE_URL, "RPC URL of the Queue",
+         "queue", NULL},
+        {"executor.recorder", CONFIG_URL, &recorder_url, NOETL_DEFAULT_RECORDER_URL,
+         "RPC URL of the Recorder", "recorder", NULL},
+        {"executor.control-stream", CONFIG_URL, &control_stream, NOETL_DEFAULT_CONTROL_STREAM_URL,
+         "change stream of Control", NULL, NULL},
+        {"executor.repository-stream", CONFIG_URL, &repository_stream,
+         NOETL_DEFAULT_REPOSITORY_STREAM_URL, "change stream of the Repository", NULL, NULL},
+        {"executor.http", CONFIG_URL, &http_url, NOETL_DEFAULT_EXECUTOR_HTTP_URL,
+         "where /healthz, /readyz and /metrics are served", "http", NULL},
+        {"executor.cache-dir", CONFIG_STRING, &cache_dir, "noetl-data/executor/cache",
+         "compiled modules, by content hash and toolchain (kept across restarts)", "cache-dir",
+         NULL},
+        {"executor.runner", CONFIG_STRING, &runner, NULL,
+         "the noetl-runner program; default: next to this program", NULL, NULL},
+        {"executor.pool", CONFIG_INT, &pool, "0", "runner processes at most; 0: one per core",
+         "pool", NULL},
+        {"executor.workers", CONFIG_INT, &workers, "0",
+         "leasing threads; 0: as many as runner processes", NULL, NULL},
+        {"executor.batch", CONFIG_INT, &batch, "16", "events leased at once by a worker", NULL,
+         NULL},
+        {"executor.per-tenant", CONFIG_INT, &per_tenant, "0",
+         "events of one tenant per lease (its concurrency is workers x this); 0: batch / 2", NULL,
+         NULL},
+        {"executor.lease", CONFIG_DURATION, &lease, "0",
+         "lease time; 0: batch x timeout + 5s. A killed executor's events return after it", NULL,
+         NULL},
+        {"executor.timeout", CONFIG_DURATION, &timeout, "10s",
+         "wall-clock limit per event unless the job says otherwise", NULL, NULL},
+        {"executor.memory", CONFIG_SIZE, &memory, "64MiB",
+         "linear memory limit per module unless the runtime says otherwise", NULL, NULL},
+        {"executor.token", CONFIG_STRING, &token, NULL, "platform credential for service calls",
+         NULL, NULL},
+        {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
+         "debug|info|warn|error"},
+        {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
+        {NULL, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const struct config_spec spec = {
+        .program = "noetl-executor",
+        .usage = "[options]",
+        .summary = "Leases events from the Queue and runs them with their tenant's WebAssembly "
+                   "module in sandboxed runner processes; routes results to follow-up events "
+                   "and records every attempt.",
+        .options = options,
+};
+
+static _Atomic(struct executor *) running;
+static char kind_events[] = "events", kind_runners[] = "runners";
+
+static bool ready(void *arg, char *why, size_t cap)
+{
+	(void)arg;
+	if (atomic_load(&running) == NULL) {
+		snprintf(why, cap, "waiting for control and the repository to load definitions");
+		return false;
+	}
+	return true;
+}
+
+static void emit_stats(struct metrics_emitter *e, void *arg)
+{
+	const char *which = arg;
+	struct executor *ex = atomic_load(&running);
+	if (ex == NULL)
+		return;
+	struct executor_stats s;
+	executor_stats(ex, &s);
+	struct engine_stats es;
+	engine_stats(executor_engine(ex), &es);
+	const char *names[] = {"leased", "succeeded", "routed", "failed", "dead", "settle_errors"};
+	double vals[] = {(double)s.leased, (double)s.succeeded, (double)s.routed,
+	                 (double)s.failed, (double)s.dead,      (double)s.settle_errors};
+	if (strcmp(which, "events") == 0) {
+		for (int i = 0; i < 6; i++) {
+			const char *v[] = {names[i]};
+			metrics_emit(e, v, vals[i]);
+		}
+	} else {
+		const char *r[][1] = {{"spawned"}, {"killed"}, {"crashed"}, {"alive"}};
+		metrics_emit(e, r[0], (double)es.runners_spawned);
+		metrics_emit(e, r[1], (double)es.runners_killed);
+		metrics_emit(e, r[2], (double)es.runners_crashed);
+		metrics_emit(e, r[3], (double)es.runners_alive);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int next;
+	bool help = false;
+	char *err = NULL;
+	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
+		fprintf(stderr, "noetl-executor: %s\n", err);
+		free(err);
+		config_free(options);
+		return 2;
+	}
+	if (help) {
+		config_usage(&spec, stdout);
+		config_free(options);
+		return 0;
+	}
+	if (next < argc) {
+		fprintf(stderr, "noetl-executor: unexpected argument '%s' (see --help)\n",
+		        argv[next]);
+		config_free(options);
+		return 2;
+	}
+	enum log_level lvl = LOG_LEVEL_INFO;
+	log_level_parse(log_level, &lvl);
+	log_setup("executor", lvl, log_json);
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	struct metrics *m = NULL;
+	metrics_create(0, &m);
+	metrics_callback(m, "noetl_executor_events_total", "events by what happened to them",
+	                 "outcome", METRICS_COUNTER, emit_stats, kind_events);
+	metrics_callback(m, "noetl_executor_runners", "runner processes", "state", METRICS_GAUGE,
+	                 emit_stats, kind_runners);
+	struct httpd *h = NULL;
+	struct httpd_options ho = {.name = "executor", .metrics = m, .ready = ready};
+	if (httpd_create(http_url, &ho, &h) != 0 || httpd_start(h) != 0) {
+		log_error("cannot serve health endpoints on '%s'", http_url);
+		httpd_destroy(h);
+		metrics_destroy(m);
+		config_free(options);
+		return 1;
+	}
+
+	struct executor_config cfg = {
+	        .control_url = control_url,
+	        .repository_url = repository_url,
+	        .queue_url = queue_url,
+	        .recorder_url = recorder_url,
+	        .control_stream = control_stream,
+	        .repository_stream = repository_stream,
+	        .token = token,
+	        .engine = {.cache_dir = cache_dir,
+	                   .runner_path = runner,
+	                   .pool_size = (unsigned)pool,
+	                   .limits = {.memory_bytes = memory, .timeout_ms = (uint32_t)timeout}},
+	        .workers = (unsigned)workers,
+	        .batch = (unsigned)batch,
+	        .per_tenant = (unsigned)per_tenant,
+	        .lease_ms = (int)lease,
+	};
+	struct executor *ex = NULL;
+	int rc;
+	for (;;) {
+		rc = executor_create(&cfg, 3000, &ex, &err);
+		if (rc == 0)
+			break;
+		log_warn("%s", err != NULL ? err : "cannot start");
+		free(err);
+		err = NULL;
+		if (rc != -EAGAIN)
+			break;
+		struct timespec ts = {.tv_sec = 1};
+		if (sigtimedwait(&set, NULL, &ts) > 0)
+			break; /* asked to stop while waiting */
+	}
+	int status = 0;
+	if (ex != NULL) {
+		atomic_store(&running, ex);
+		log_info("executor ready");
+		int sig;
+		sigwait(&set, &sig);
+		log_info("stopping on signal %d: settling batches in progress", sig);
+		atomic_store(&running, NULL);
+		httpd_destroy(h);
+		h = NULL;
+		executor_destroy(ex);
+	} else {
+		status = 1;
+	}
+	httpd_destroy(h);
+	metrics_destroy(m);
+	config_free(options);
+	return status;
+}
