@@ -975,7 +975,7 @@ static void usage_line(FILE *out, const char *left, const char *help, const char
 		fprintf(out, "%34s[%s]\n", "", extra);
 }
 
-void config_usage_options(const struct config_option *opts, FILE *out)
+void config_usage_options(const struct config_option *opts, bool with_env, FILE *out)
 {
 	for (const struct config_option *o = opts; o->key != NULL; o++) {
 		char left[256], extra[512], env[256];
@@ -989,11 +989,16 @@ void config_usage_options(const struct config_option *opts, FILE *out)
 		snprintf(left, sizeof(left), "%s--%s%s%s", shortpart, longname, mv ? " " : "",
 		         mv ? mv : "");
 		config_env_name(o->key, env, sizeof(env));
-		size_t n = (size_t)snprintf(extra, sizeof(extra), "env %s", env);
+		size_t n = 0;
+		extra[0] = '\0';
+		if (with_env)
+			n += (size_t)snprintf(extra, sizeof(extra), "env %s", env);
 		if (longname != o->key && n < sizeof(extra))
-			n += (size_t)snprintf(extra + n, sizeof(extra) - n, ", --%s", o->key);
+			n += (size_t)snprintf(extra + n, sizeof(extra) - n, "%s--%s", n ? ", " : "",
+			                      o->key);
 		if (o->def != NULL && *o->def != '\0' && n < sizeof(extra))
-			snprintf(extra + n, sizeof(extra) - n, ", default %s", o->def);
+			snprintf(extra + n, sizeof(extra) - n, "%sdefault %s", n ? ", " : "",
+			         o->def);
 		usage_line(out, left, o->help, extra);
 	}
 }
@@ -1010,7 +1015,7 @@ void config_usage(const struct config_spec *spec, FILE *out)
 	         spec->default_file ? spec->default_file : "");
 	usage_line(out, "-c, --config FILE", "read settings from this YAML file", extra);
 	usage_line(out, "-h, --help", "print this help and exit", NULL);
-	config_usage_options(spec->options, out);
+	config_usage_options(spec->options, true, out);
 	fprintf(out, "\nPrecedence: flag > environment > file > default. "
 	             "Durations: 250ms, 5s, 1m30s; sizes: 4096, 64KiB, 16MiB.\n");
 }

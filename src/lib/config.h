@@ -145,8 +145,10 @@ void config_free(const struct config_option *opts);
  * option with its flag, environment variable, default and help. */
 void config_usage(const struct config_spec *spec, FILE *out);
 
-/* Writes only the option list of config_usage (for sub-command help). */
-void config_usage_options(const struct config_option *opts, FILE *out);
+/* Writes only the option list of config_usage; with_env false leaves the
+ * environment variables out (for sub-command flags, which only
+ * config_parse_flags reads). */
+void config_usage_options(const struct config_option *opts, bool with_env, FILE *out);
 
 /* The environment variable of key into buf ("rpc.listen" ->
  * "NOETL_RPC_LISTEN"); truncates to cap. */
