@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "defs.h"
+#include "catalog.h"
 #include "log.h"
 #include "queue.pb-c.h"
 #include "recorder.pb-c.h"
@@ -26,7 +26,7 @@ struct executor {
 	char host[256];
 	struct rpc_client *control, *repository, *queue, *recorder;
 	struct engine *engine;
-	struct defs *defs;
+	struct catalog *defs;
 	struct report *report;
 	pthread_t *threads;
 	unsigned nthreads;
@@ -37,7 +37,7 @@ struct executor {
 /* One leased item on its way through a batch. */
 struct job {
 	Noetl__Leased *l;          /* borrowed from the lease reply */
-	struct defs_event *def;    /* NULL if the event is unknown */
+	struct catalog_event *def;    /* NULL if the event is unknown */
 	char *reason;              /* failure before running (owned) */
 	struct engine_result *res; /* borrowed from a results array */
 	bool ran;
@@ -97,7 +97,7 @@ static char *followup_payload(const Noetl__Item *it, const struct engine_result 
 	return text;
 }
 
-static Noetl__Item *make_followup(const Noetl__Item *it, const struct defs_event *def,
+static Noetl__Item *make_followup(const Noetl__Item *it, const struct catalog_event *def,
                                   const Noetl__EventDef *ev, const Noetl__RetryPolicy *retry,
                                   const struct engine_result *res, const char *route)
 {
@@ -433,7 +433,7 @@ static void process(struct executor *ex, Noetl__LeaseReply *lr)
 		timeline(ex, it, NOETL__TIMELINE_KIND__TL_LEASED, it->attempt, ex->host, NULL,
 		         NULL);
 		char buf[1024];
-		if (defs_lookup(ex->defs, it->tenant, it->event, &j->def) != 0) {
+		if (catalog_lookup(ex->defs, it->tenant, it->event, &j->def) != 0) {
 			snprintf(buf, sizeof(buf),
 			         "unknown event '%s' of tenant '%s': no deployed package declares "
 			         "it",
@@ -456,7 +456,7 @@ static void process(struct executor *ex, Noetl__LeaseReply *lr)
 	for (size_t r = 0; r < nruns; r++)
 		engine_results_free(runs[r].res, runs[r].n);
 	for (size_t i = 0; i < n; i++) {
-		defs_event_free(ex->defs, jobs[i].def);
+		catalog_event_free(ex->defs, jobs[i].def);
 		free(jobs[i].reason);
 		free_followup(jobs[i].follow);
 	}
@@ -472,7 +472,7 @@ static void *worker(void *arg)
 	unsigned per_tenant = ex->cfg.per_tenant;
 	while (!atomic_load(&ex->stop)) {
 		if (util_mono_ms() > next_retry) {
-			defs_retry_failed(ex->defs);
+			catalog_retry_failed(ex->defs);
 			next_retry = util_mono_ms() + 5000;
 		}
 		Noetl__LeaseRequest req = NOETL__LEASE_REQUEST__INIT;
@@ -563,7 +563,7 @@ int executor_create(const struct executor_config *cfg, int start_wait_ms, struct
 	}
 	if ((rc = report_create(ex->recorder, ex->cfg.token, cfg->report_bytes, &ex->report)) != 0)
 		goto fail;
-	struct defs_config dc = {.control = ex->control,
+	struct catalog_config dc = {.control = ex->control,
 	                         .repository = ex->repository,
 	                         .control_stream = ex->cfg.control_stream,
 	                         .repository_stream = ex->cfg.repository_stream,
@@ -572,7 +572,7 @@ int executor_create(const struct executor_config *cfg, int start_wait_ms, struct
 	int64_t deadline = util_mono_ms() + start_wait_ms;
 	for (;;) {
 		char *derr = NULL;
-		rc = defs_create(&dc, &ex->defs, &derr);
+		rc = catalog_create(&dc, &ex->defs, &derr);
 		if (rc == 0 || rc != -EAGAIN || util_mono_ms() >= deadline) {
 			if (rc != 0 && err != NULL) {
 				char buf[1200];
@@ -623,7 +623,7 @@ void executor_destroy(struct executor *ex)
 		return;
 	executor_stop(ex);
 	free(ex->threads);
-	defs_destroy(ex->defs);
+	catalog_destroy(ex->defs);
 	report_destroy(ex->report, 3000);
 	engine_destroy(ex->engine);
 	rpc_client_destroy(ex->control);
@@ -644,8 +644,8 @@ void executor_stats(struct executor *ex, struct executor_stats *out)
 	out->dead = atomic_load(&ex->dead);
 	out->settle_errors = atomic_load(&ex->settle_errors);
 	if (ex->defs != NULL) {
-		out->control_revision = defs_revision(ex->defs);
-		out->modules = defs_modules(ex->defs);
+		out->control_revision = catalog_revision(ex->defs);
+		out->modules = catalog_modules(ex->defs);
 	}
 }
 

@@ -1,5 +1,5 @@
 /*
- * defs: what the executor knows about job definitions, kept live.
+ * catalog: what the executor knows about job definitions, kept live.
  *
  * At start it reads the Repository's head revision, loads Control's snapshot
  * (every tenant's packages at one revision), prepares (compiles) the module
@@ -14,13 +14,13 @@
  * A module that fails to fetch or compile is remembered with the reason, so
  * its events fail with that reason instead of waiting; it is tried again
  * when its file or package changes, and a fetch that failed because the
- * Repository was unreachable is retried by defs_retry_failed().
+ * Repository was unreachable is retried by catalog_retry_failed().
  *
  * Threads: lookups from any thread; the stream callbacks run on the stream
  * threads. One mutex protects the tables; compiles run outside it.
  */
-#ifndef NOETL_EXECUTOR_DEFS_H
-#define NOETL_EXECUTOR_DEFS_H
+#ifndef NOETL_EXECUTOR_CATALOG_H
+#define NOETL_EXECUTOR_CATALOG_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,17 +29,17 @@
 #include "engine.h"
 #include "rpc.h"
 
-struct defs;
+struct catalog;
 
 /* A prepared module, held by the events running on it. */
-struct defs_module {
+struct catalog_module {
 	struct engine_module *mod; /* NULL if it could not be prepared */
 	char *error;               /* why not, when mod is NULL */
 	char sha[65];              /* content hash, "" when mod is NULL */
 };
 
 /* Everything needed to run one event and route its result. */
-struct defs_event {
+struct catalog_event {
 	char *package;             /* package id */
 	char *function;            /* exported handler name */
 	uint64_t memory_limit;     /* bytes; 0 = engine default */
@@ -48,10 +48,10 @@ struct defs_event {
 	Noetl__EventDef *error;    /* follow-up event for non-zero codes, or NULL */
 	Noetl__RetryPolicy *retry; /* policy of the follow-ups (event's, else runtime's) */
 	Noetl__RetryPolicy *ok_retry, *error_retry;
-	struct defs_module *module; /* held: release with defs_event_release */
+	struct catalog_module *module; /* held: release with catalog_event_release */
 };
 
-struct defs_config {
+struct catalog_config {
 	struct rpc_client *control;    /* borrowed */
 	struct rpc_client *repository; /* borrowed */
 	const char *control_stream;    /* pub URL of Control's change stream */
@@ -65,23 +65,23 @@ struct defs_config {
  * *err set) if Control or the Repository cannot be reached: the caller
  * retries.
  */
-int defs_create(const struct defs_config *cfg, struct defs **out, char **err);
-void defs_destroy(struct defs *d);
+int catalog_create(const struct catalog_config *cfg, struct catalog **out, char **err);
+void catalog_destroy(struct catalog *d);
 
 /*
  * Finds the definition of tenant's event (a job's event, or a result event
  * declared under a job's result). On success *out is a copy the caller owns
- * (free with defs_event_free), holding a reference on the module. -ENOENT if
+ * (free with catalog_event_free), holding a reference on the module. -ENOENT if
  * no deployed package declares it.
  */
-int defs_lookup(struct defs *d, const char *tenant, const char *event, struct defs_event **out);
-void defs_event_free(struct defs *d, struct defs_event *e);
+int catalog_lookup(struct catalog *d, const char *tenant, const char *event, struct catalog_event **out);
+void catalog_event_free(struct catalog *d, struct catalog_event *e);
 
 /* Re-fetches modules whose fetch failed for a transient reason. */
-void defs_retry_failed(struct defs *d);
+void catalog_retry_failed(struct catalog *d);
 
 /* Control revision applied so far, and the number of modules loaded. */
-uint64_t defs_revision(struct defs *d);
-unsigned defs_modules(struct defs *d);
+uint64_t catalog_revision(struct catalog *d);
+unsigned catalog_modules(struct catalog *d);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * defs: the executor's live view of job definitions. See defs.h.
+ * catalog: the executor's live view of job definitions. See defs.h.
  */
-#include "defs.h"
+#include "catalog.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,7 +16,7 @@
 
 /* A prepared module with its reference count. */
 struct modref {
-	struct defs_module pub; /* what events hold */
+	struct catalog_module pub; /* what events hold */
 	int refs;               /* protected by defs.mu */
 };
 
@@ -34,8 +34,8 @@ struct pkg {
 	Noetl__Package *p; /* owned (unpacked copy) */
 };
 
-struct defs {
-	struct defs_config cfg;
+struct catalog {
+	struct catalog_config cfg;
 	pthread_mutex_t mu;
 	struct pkg *pkgs;
 	size_t npkgs;
@@ -46,7 +46,7 @@ struct defs {
 	struct stream_sub *repo_sub;
 };
 
-static void modref_put_locked(struct defs *d, struct modref *m)
+static void modref_put_locked(struct catalog *d, struct modref *m)
 {
 	if (m == NULL || --m->refs > 0)
 		return;
@@ -73,7 +73,7 @@ static struct modref *modref_new(struct engine_module *mod, const char *error)
 /* Fetches tenant's file name from the Repository and prepares it. Never
  * fails: a failure is a modref carrying the reason. *version gets the
  * version fetched (0 on failure), *transient whether a retry may help. */
-static struct modref *fetch_and_prepare(struct defs *d, const char *tenant, const char *name,
+static struct modref *fetch_and_prepare(struct catalog *d, const char *tenant, const char *name,
                                         uint32_t *version, bool *transient)
 {
 	Noetl__FileRef ref = NOETL__FILE_REF__INIT;
@@ -121,7 +121,7 @@ static struct modref *fetch_and_prepare(struct defs *d, const char *tenant, cons
 	return m;
 }
 
-static struct modslot *find_mod(struct defs *d, const char *tenant, const char *name)
+static struct modslot *find_mod(struct catalog *d, const char *tenant, const char *name)
 {
 	for (size_t i = 0; i < d->nmods; i++)
 		if (strcmp(d->mods[i].tenant, tenant) == 0 && strcmp(d->mods[i].name, name) == 0)
@@ -129,7 +129,7 @@ static struct modslot *find_mod(struct defs *d, const char *tenant, const char *
 	return NULL;
 }
 
-static bool used(struct defs *d, const char *tenant, const char *name)
+static bool used(struct catalog *d, const char *tenant, const char *name)
 {
 	for (size_t i = 0; i < d->npkgs; i++) {
 		if (strcmp(d->pkgs[i].tenant, tenant) != 0)
@@ -142,7 +142,7 @@ static bool used(struct defs *d, const char *tenant, const char *name)
 }
 
 /* Drops modules that no package uses any more. */
-static void release_unused_locked(struct defs *d)
+static void release_unused_locked(struct catalog *d)
 {
 	for (size_t i = 0; i < d->nmods;) {
 		struct modslot *s = &d->mods[i];
@@ -159,7 +159,7 @@ static void release_unused_locked(struct defs *d)
 }
 
 /* Installs a freshly prepared module for tenant/name, replacing the old. */
-static void install_mod_locked(struct defs *d, const char *tenant, const char *name,
+static void install_mod_locked(struct catalog *d, const char *tenant, const char *name,
                                struct modref *m, uint32_t version, bool transient)
 {
 	struct modslot *s = find_mod(d, tenant, name);
@@ -181,7 +181,7 @@ static void install_mod_locked(struct defs *d, const char *tenant, const char *n
 }
 
 /* Makes sure every module of p is prepared (compiling outside the lock). */
-static void prepare_package(struct defs *d, const char *tenant, const Noetl__Package *p)
+static void prepare_package(struct catalog *d, const char *tenant, const Noetl__Package *p)
 {
 	for (size_t r = 0; r < p->n_runtimes; r++) {
 		const char *name = p->runtimes[r]->module_ref;
@@ -214,7 +214,7 @@ static Noetl__Package *copy_package(const Noetl__Package *p)
 	return c;
 }
 
-static void remove_package_locked(struct defs *d, const char *tenant, const char *id)
+static void remove_package_locked(struct catalog *d, const char *tenant, const char *id)
 {
 	for (size_t i = 0; i < d->npkgs; i++) {
 		if (strcmp(d->pkgs[i].tenant, tenant) == 0 &&
@@ -227,7 +227,7 @@ static void remove_package_locked(struct defs *d, const char *tenant, const char
 	}
 }
 
-static void put_package(struct defs *d, const char *tenant, const Noetl__Package *p)
+static void put_package(struct catalog *d, const char *tenant, const Noetl__Package *p)
 {
 	prepare_package(d, tenant, p);
 	Noetl__Package *c = copy_package(p);
@@ -246,7 +246,7 @@ static void put_package(struct defs *d, const char *tenant, const Noetl__Package
 
 static int apply_control(void *arg, const Noetl__Change *chg)
 {
-	struct defs *d = arg;
+	struct catalog *d = arg;
 	Noetl__DefinitionChange *dc =
 	        noetl__definition_change__unpack(NULL, chg->body.len, chg->body.data);
 	if (dc == NULL) {
@@ -287,7 +287,7 @@ static int apply_control(void *arg, const Noetl__Change *chg)
 
 static int apply_repository(void *arg, const Noetl__Change *chg)
 {
-	struct defs *d = arg;
+	struct catalog *d = arg;
 	Noetl__FileChange *fc = noetl__file_change__unpack(NULL, chg->body.len, chg->body.data);
 	if (fc == NULL || fc->info == NULL || fc->kind != NOETL__FILE_CHANGE__KIND__PUT) {
 		if (fc != NULL)
@@ -318,7 +318,7 @@ static int apply_repository(void *arg, const Noetl__Change *chg)
 }
 
 /* The Repository's head revision, so its stream starts after what we fetch. */
-static int repository_head(struct defs *d, uint64_t *head, char **err)
+static int repository_head(struct catalog *d, uint64_t *head, char **err)
 {
 	Noetl__ChangesRequest req = NOETL__CHANGES_REQUEST__INIT;
 	req.since = UINT64_MAX - 1;
@@ -334,16 +334,16 @@ static int repository_head(struct defs *d, uint64_t *head, char **err)
 	return 0;
 }
 
-int defs_create(const struct defs_config *cfg, struct defs **out, char **err)
+int catalog_create(const struct catalog_config *cfg, struct catalog **out, char **err)
 {
-	struct defs *d = calloc(1, sizeof(*d));
+	struct catalog *d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return -ENOMEM;
 	d->cfg = *cfg;
 	pthread_mutex_init(&d->mu, NULL);
 	uint64_t rhead = 0;
 	if (repository_head(d, &rhead, err) != 0) {
-		defs_destroy(d);
+		catalog_destroy(d);
 		return -EAGAIN;
 	}
 	Noetl__Empty empty = NOETL__EMPTY__INIT;
@@ -352,7 +352,7 @@ int defs_create(const struct defs_config *cfg, struct defs **out, char **err)
 	int st = rpc_call(cfg->control, &noetl__control__descriptor, "GetSnapshot", &empty.base, &o,
 	                  &out_snap, err);
 	if (st != NOETL__STATUS__OK) {
-		defs_destroy(d);
+		catalog_destroy(d);
 		return -EAGAIN;
 	}
 	Noetl__Snapshot *snap = (Noetl__Snapshot *)out_snap;
@@ -373,14 +373,14 @@ int defs_create(const struct defs_config *cfg, struct defs **out, char **err)
 	                      &d->repo_sub) != 0) {
 		if (err != NULL)
 			*err = util_xstrdup("cannot subscribe to the definition streams");
-		defs_destroy(d);
+		catalog_destroy(d);
 		return -EIO;
 	}
 	*out = d;
 	return 0;
 }
 
-void defs_destroy(struct defs *d)
+void catalog_destroy(struct catalog *d)
 {
 	if (d == NULL)
 		return;
@@ -434,7 +434,7 @@ static const Noetl__RuntimeDef *find_runtime(const Noetl__Package *p, const char
 	return NULL;
 }
 
-int defs_lookup(struct defs *d, const char *tenant, const char *event, struct defs_event **out)
+int catalog_lookup(struct catalog *d, const char *tenant, const char *event, struct catalog_event **out)
 {
 	pthread_mutex_lock(&d->mu);
 	const Noetl__Package *pkg = NULL;
@@ -464,7 +464,7 @@ int defs_lookup(struct defs *d, const char *tenant, const char *event, struct de
 		return -ENOENT;
 	}
 	const Noetl__RuntimeDef *rt = find_runtime(pkg, ev->runtime);
-	struct defs_event *e = calloc(1, sizeof(*e));
+	struct catalog_event *e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		abort();
 	e->package = util_xstrdup(pkg->id);
@@ -496,7 +496,7 @@ int defs_lookup(struct defs *d, const char *tenant, const char *event, struct de
 	return 0;
 }
 
-void defs_event_free(struct defs *d, struct defs_event *e)
+void catalog_event_free(struct catalog *d, struct catalog_event *e)
 {
 	if (e == NULL)
 		return;
@@ -517,7 +517,7 @@ void defs_event_free(struct defs *d, struct defs_event *e)
 	free(e);
 }
 
-void defs_retry_failed(struct defs *d)
+void catalog_retry_failed(struct catalog *d)
 {
 	for (;;) {
 		char *tenant = NULL, *name = NULL;
@@ -548,7 +548,7 @@ void defs_retry_failed(struct defs *d)
 	}
 }
 
-uint64_t defs_revision(struct defs *d)
+uint64_t catalog_revision(struct catalog *d)
 {
 	pthread_mutex_lock(&d->mu);
 	uint64_t r = d->revision;
@@ -556,7 +556,7 @@ uint64_t defs_revision(struct defs *d)
 	return r;
 }
 
-unsigned defs_modules(struct defs *d)
+unsigned catalog_modules(struct catalog *d)
 {
 	pthread_mutex_lock(&d->mu);
 	unsigned n = 0;
