@@ -1,0 +1,42 @@
+/*
+ * lmap: a small hash map from NUL-terminated string keys to pointers, for
+ * the listener's caches (tenants, events, tokens, schemas). Keys are copied;
+ * values are borrowed (the caller frees them, typically from lmap_each
+ * before lmap_destroy).
+ *
+ * Threads: none of its own; the caller serialises access (the caches hold a
+ * read-write lock around it).
+ */
+#ifndef NOETL_LISTENER_LMAP_H
+#define NOETL_LISTENER_LMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct lmap;
+
+/* Creates an empty map, or NULL when memory ran out. */
+struct lmap *lmap_create(void);
+
+/* Frees the map and its copied keys, not the values; accepts NULL. */
+void lmap_destroy(struct lmap *m);
+
+/* The value stored under key, or NULL. m may be NULL (an empty map). */
+void *lmap_get(const struct lmap *m, const char *key);
+
+/* Stores val (not NULL) under key. A previous value is replaced and
+ * returned through old (if not NULL; else it is simply forgotten).
+ * 0 or -ENOMEM (the map is unchanged then). */
+int lmap_put(struct lmap *m, const char *key, void *val, void **old);
+
+/* Removes key; returns its value or NULL if it was absent. */
+void *lmap_remove(struct lmap *m, const char *key);
+
+/* Number of keys. */
+size_t lmap_count(const struct lmap *m);
+
+/* Calls fn for every entry, in no particular order. fn may not change the
+ * map, except that returning true removes the entry just visited. */
+void lmap_each(struct lmap *m, bool (*fn)(const char *key, void *val, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * workq: a few threads that run blocking tasks (the listener's Record calls
+ * for /logs) off the HTTP threads, with a bounded backlog: a full queue
+ * refuses instead of growing.
+ *
+ * Threads: submit from any thread; tasks run on the queue's threads.
+ */
+#ifndef NOETL_LISTENER_WORKQ_H
+#define NOETL_LISTENER_WORKQ_H
+
+#include <stddef.h>
+
+struct workq;
+
+/* A task; cancelled is true when the queue is being destroyed and the task
+ * must only clean up (and answer its request with an error). */
+typedef void (*workq_fn)(void *arg, int cancelled);
+
+int workq_create(int threads, size_t max_waiting, struct workq **out);
+
+/* Runs the tasks in progress to the end, calls the waiting ones with
+ * cancelled = 1, joins and frees. Accepts NULL. */
+void workq_destroy(struct workq *q);
+
+/* 0, or -EAGAIN when max_waiting tasks wait already, -ESHUTDOWN, -ENOMEM.
+ * fn is not called when submit fails. */
+int workq_submit(struct workq *q, workq_fn fn, void *arg);
+
+#endif
