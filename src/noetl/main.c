@@ -1,0 +1,325 @@
+/*
+ * noetl: the whole platform in one process, for a laptop, CI and the quick
+ * start.
+ *
+ * Every service runs here with its own RocksDB under the data directory
+ * (control/, repository/, queue/, recorder/, executor/cache/). They call
+ * each other over inproc:// and also serve their RPC APIs and change streams
+ * on the default local addresses (src/lib/defaults.h), so that noetlctl
+ * works with no flags, and the listener takes webhooks on --http (default
+ * 127.0.0.1:8080). The change streams are published on loopback TCP only:
+ * the same socket serves the internal subscribers and `noetlctl watch`.
+ *
+ * Start order follows the dependencies (stores first, the executor and the
+ * listener last); SIGINT or SIGTERM stops in the reverse order: the listener
+ * stops taking requests, the executor settles the batches it is running
+ * (anything still leased is redelivered after its lease), and the stores
+ * close. Nothing accepted is lost: the queue made it durable before the
+ * listener answered 202.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.h"
+#include "defaults.h"
+#include "executor.h"
+#include "listener.h"
+#include "log.h"
+#include "metrics.h"
+#include "queue.h"
+#include "recorder.h"
+#include "repository.h"
+#include "rpc.h"
+
+static char *data_dir, *http_url, *runner, *token;
+static char *control_rpc, *repository_rpc, *queue_rpc, *recorder_rpc;
+static char *control_stream, *repository_stream, *recorder_stream;
+static int pool, rpc_workers;
+static int64_t timeout;
+static size_t memory;
+static bool dev_mode;
+static char *log_level;
+static bool log_json;
+
+static const struct config_option options[] = {
+        {"noetl.data", CONFIG_STRING, &data_dir, "noetl-data",
+         "directory holding every service's store (created if missing)", "data", NULL},
+        {"noetl.http", CONFIG_STRING, &http_url, "127.0.0.1:8080",
+         "where the listener takes webhooks (host:port or http://host:port)", "http", NULL},
+        {"noetl.control", CONFIG_URL, &control_rpc, NOETL_DEFAULT_CONTROL_URL,
+         "Control's RPC API for noetlctl (besides inproc)", NULL, NULL},
+        {"noetl.repository", CONFIG_URL, &repository_rpc, NOETL_DEFAULT_REPOSITORY_URL,
+         "the Repository's RPC API", NULL, NULL},
+        {"noetl.queue", CONFIG_URL, &queue_rpc, NOETL_DEFAULT_QUEUE_URL, "the Queue's RPC API",
+         NULL, NULL},
+        {"noetl.recorder", CONFIG_URL, &recorder_rpc, NOETL_DEFAULT_RECORDER_URL,
+         "the Recorder's RPC API", NULL, NULL},
+        {"noetl.control-stream", CONFIG_URL, &control_stream, NOETL_DEFAULT_CONTROL_STREAM_URL,
+         "Control's change stream", NULL, NULL},
+        {"noetl.repository-stream", CONFIG_URL, &repository_stream,
+         NOETL_DEFAULT_REPOSITORY_STREAM_URL, "the Repository's change stream", NULL, NULL},
+        {"noetl.recorder-stream", CONFIG_URL, &recorder_stream, NOETL_DEFAULT_RECORDER_STREAM_URL,
+         "the Recorder's record stream (noetlctl --follow)", NULL, NULL},
+        {"noetl.rpc-workers", CONFIG_INT, &rpc_workers, "16",
+         "RPC calls served at once per service", NULL, NULL},
+        {"executor.pool", CONFIG_INT, &pool, "0", "WebAssembly runner processes; 0: one per core",
+         "pool", NULL},
+        {"executor.timeout", CONFIG_DURATION, &timeout, "10s",
+         "wall-clock limit per event unless the job says otherwise", NULL, NULL},
+        {"executor.memory", CONFIG_SIZE, &memory, "64MiB",
+         "linear memory limit per module unless the runtime says otherwise", NULL, NULL},
+        {"executor.runner", CONFIG_STRING, &runner, NULL,
+         "the noetl-runner program; default: found next to noetl or in the build tree", NULL, NULL},
+        {"listener.dev-mode", CONFIG_BOOL, &dev_mode, "false",
+         "accept webhooks without a token (development only; logged loudly)", "dev", NULL},
+        {"noetl.token", CONFIG_STRING, &token, NULL, "platform credential between services", NULL,
+         NULL},
+        {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
+         "debug|info|warn|error"},
+        {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
+        {NULL, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const struct config_spec spec = {
+        .program = "noetl",
+        .usage = "[--data DIR] [--http ADDR] [--config FILE] [options]",
+        .summary = "Runs the whole noetl platform in one process: control, repository, queue, "
+                   "recorder, executor and the webhook listener.",
+        .options = options,
+};
+
+/* The running platform, in start order. */
+struct platform {
+	struct metrics *metrics;
+	struct repository *repository;
+	struct recorder *recorder;
+	struct queue *queue;
+	struct control *control;
+	struct rpc_server *srv_repository, *srv_recorder, *srv_queue, *srv_control;
+	struct executor *executor;
+	struct listener *listener;
+};
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void sub(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s/%s", data_dir, name);
+}
+
+/* Serves svc on its inproc URL and its public one. */
+static int serve(const char *name, ProtobufCService *svc, const char *public_url,
+                 struct rpc_server **out)
+{
+	char inproc[64];
+	snprintf(inproc, sizeof(inproc), "inproc://noetl-%s", name);
+	struct rpc_server_options o = {.name = name, .workers = rpc_workers};
+	struct rpc_server *s;
+	int rc = rpc_server_create(&o, &s);
+	if (rc != 0)
+		return rc;
+	if ((rc = rpc_server_add(s, svc)) != 0 || (rc = rpc_server_listen(s, inproc)) != 0 ||
+	    (rc = rpc_server_listen(s, public_url)) != 0 || (rc = rpc_server_start(s)) != 0) {
+		rpc_server_destroy(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+/* Where noetl-runner is: next to us (installed), or in the build tree. */
+static const char *find_runner(char *buf, size_t cap)
+{
+	if (runner != NULL)
+		return runner;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash == NULL)
+		return NULL;
+	*slash = '\0';
+	const char *cands[] = {"%s/noetl-runner", "%s/../executor/noetl-runner"};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(buf, cap, cands[i], self);
+		if (access(buf, X_OK) == 0)
+			return buf;
+	}
+	return NULL;
+}
+
+static void stop(struct platform *p)
+{
+	listener_destroy(p->listener);
+	executor_destroy(p->executor);
+	rpc_server_destroy(p->srv_control);
+	control_destroy(p->control);
+	rpc_server_destroy(p->srv_queue);
+	queue_destroy(p->queue);
+	rpc_server_destroy(p->srv_recorder);
+	recorder_destroy(p->recorder);
+	rpc_server_destroy(p->srv_repository);
+	repository_destroy(p->repository);
+	metrics_destroy(p->metrics);
+}
+
+static int start(struct platform *p)
+{
+	char dir[PATH_MAX], cache[PATH_MAX];
+	int rc = mkdir_p(data_dir);
+	if (rc != 0) {
+		log_error("cannot create the data directory '%s': %s", data_dir, strerror(-rc));
+		return rc;
+	}
+	metrics_create(0, &p->metrics);
+
+	sub(dir, sizeof(dir), "repository");
+	struct repository_config rc_ = {.data_dir = dir, .stream_url = repository_stream};
+	if ((rc = repository_create(&rc_, &p->repository)) != 0 ||
+	    (rc = serve("repository", repository_service(p->repository), repository_rpc,
+	                &p->srv_repository)) != 0) {
+		log_error("cannot start the repository (%d)", rc);
+		return rc;
+	}
+	sub(dir, sizeof(dir), "recorder");
+	struct recorder_config rec = {.data_dir = dir, .stream_url = recorder_stream};
+	if ((rc = recorder_create(&rec, &p->recorder)) != 0 ||
+	    (rc = serve("recorder", recorder_service(p->recorder), recorder_rpc,
+	                &p->srv_recorder)) != 0) {
+		log_error("cannot start the recorder (%d)", rc);
+		return rc;
+	}
+	sub(dir, sizeof(dir), "queue");
+	struct queue_config qc = {.data_dir = dir, .metrics = p->metrics};
+	if ((rc = queue_create(&qc, &p->queue)) != 0 ||
+	    (rc = serve("queue", queue_service(p->queue), queue_rpc, &p->srv_queue)) != 0) {
+		log_error("cannot start the queue (%d)", rc);
+		return rc;
+	}
+	sub(dir, sizeof(dir), "control");
+	struct control_config cc = {.data_dir = dir,
+	                            .stream_url = control_stream,
+	                            .repository_url = "inproc://noetl-repository",
+	                            .queue_url = "inproc://noetl-queue"};
+	if ((rc = control_create(&cc, &p->control)) != 0 ||
+	    (rc = serve("control", control_service(p->control), control_rpc, &p->srv_control)) !=
+	            0) {
+		log_error("cannot start control (%d)", rc);
+		return rc;
+	}
+
+	sub(cache, sizeof(cache), "executor/cache");
+	char runner_buf[PATH_MAX];
+	struct executor_config ec = {
+	        .control_url = "inproc://noetl-control",
+	        .repository_url = "inproc://noetl-repository",
+	        .queue_url = "inproc://noetl-queue",
+	        .recorder_url = "inproc://noetl-recorder",
+	        .control_stream = control_stream,
+	        .repository_stream = repository_stream,
+	        .token = token,
+	        .engine = {.cache_dir = cache,
+	                   .runner_path = find_runner(runner_buf, sizeof(runner_buf)),
+	                   .pool_size = (unsigned)pool,
+	                   .limits = {.memory_bytes = memory, .timeout_ms = (uint32_t)timeout}},
+	};
+	char *err = NULL;
+	if ((rc = executor_create(&ec, 10000, &p->executor, &err)) != 0) {
+		log_error("cannot start the executor: %s", err != NULL ? err : "");
+		free(err);
+		return rc;
+	}
+
+	char http[256];
+	if (strncmp(http_url, "http://", 7) == 0 || strncmp(http_url, "https://", 8) == 0)
+		snprintf(http, sizeof(http), "%s", http_url);
+	else
+		snprintf(http, sizeof(http), "http://%s", http_url);
+	struct listener_config lc = {.http_url = http,
+	                             .control_url = "inproc://noetl-control",
+	                             .control_stream_url = control_stream,
+	                             .repository_url = "inproc://noetl-repository",
+	                             .repository_stream_url = repository_stream,
+	                             .queue_url = "inproc://noetl-queue",
+	                             .recorder_url = "inproc://noetl-recorder",
+	                             .token = token,
+	                             .dev_mode = dev_mode,
+	                             .metrics = p->metrics};
+	if ((rc = listener_create(&lc, &p->listener)) != 0) {
+		log_error("cannot start the listener on '%s' (%d)", http, rc);
+		return rc;
+	}
+	log_info("noetl is up: webhooks on %s, data in '%s'", http, data_dir);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int next;
+	bool help = false;
+	char *err = NULL;
+	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
+		fprintf(stderr, "noetl: %s\n", err);
+		free(err);
+		config_free(options);
+		return 2;
+	}
+	if (help) {
+		config_usage(&spec, stdout);
+		config_free(options);
+		return 0;
+	}
+	if (next < argc) {
+		fprintf(stderr, "noetl: unexpected argument '%s' (see --help)\n", argv[next]);
+		config_free(options);
+		return 2;
+	}
+	enum log_level lvl = LOG_LEVEL_INFO;
+	log_level_parse(log_level, &lvl);
+	log_setup("noetl", lvl, log_json);
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct platform p = {0};
+	int status = 0;
+	if (start(&p) != 0) {
+		status = 1;
+	} else {
+		int sig;
+		sigwait(&set, &sig);
+		log_info("stopping on signal %d", sig);
+	}
+	stop(&p);
+	config_free(options);
+	return status;
+}
