@@ -659,13 +659,15 @@ int jobdef_parse(const char *text, size_t len, const char *filename, Noetl__Pack
 	node *root = NULL;
 	ProtobufCMessage *pkg = NULL;
 
-	if (len > JOBDEF_MAX_SIZE)
+	if (text == NULL && len > 0)
+		c.rc = jobdef__errorf(&c.err, c.file, 0, 0, "no text to parse");
+	else if (len > JOBDEF_MAX_SIZE)
 		c.rc = jobdef__errorf(&c.err, c.file, 0, 0,
 		                      "the definition is %zu bytes; the limit is %d bytes: split "
 		                      "the package",
 		                      len, JOBDEF_MAX_SIZE);
 	else
-		c.rc = jobdef__tree_build(text, len, c.file, &root, &c.err);
+		c.rc = jobdef__tree_build(text ? text : "", len, c.file, &root, &c.err);
 	if (c.rc == 0)
 		map_package(&c, root, &pkg);
 	if (c.rc == 0)

@@ -80,11 +80,13 @@ static bool plain_ok(const char *s, size_t len)
 	for (size_t i = 0; i < sizeof(yaml11) / sizeof(yaml11[0]); i++)
 		if (strlen(yaml11[i]) == len && memcmp(s, yaml11[i], len) == 0)
 			return false;
+	/* A leading digit, sign or dot is quoted even when the core schema
+	 * reads a string: YAML 1.1 readers take 1_000, 012 or 1:30 for numbers. */
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
-		bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		            (c >= '0' && c <= '9') || c == '_' || c == '/';
-		if (!word && (i == 0 || strchr(".-+ '()", c) == NULL || c == '\0'))
+		bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+		            c == '/' || (i > 0 && c >= '0' && c <= '9');
+		if (!word && (i == 0 || c == '\0' || strchr(".-+ '()", c) == NULL))
 			return false;
 	}
 	return true;

@@ -632,6 +632,14 @@ Test(jobdef, a_null_err_pointer_is_allowed)
 	cr_assert_null(p);
 }
 
+Test(jobdef, no_text_is_an_empty_document)
+{
+	char *err = parse_err(NULL, 0, "none.yml");
+	cr_assert_str_eq(err, "none.yml:1:1: the document is empty: a job definition is a mapping "
+	                      "with at least 'id', 'tenant', 'queues', 'jobs' and 'runtimes'");
+	free(err);
+}
+
 Test(jobdef, errors_without_a_filename_say_input)
 {
 	char *err = parse_err("tenant: x\n", 10, NULL);
@@ -775,24 +783,28 @@ Test(jobdef, extensions_round_trip_through_canonical_yaml)
 Test(jobdef, strings_a_yaml_reader_could_misread_are_quoted)
 {
 	char *text = with_runtime(
-	        "", "schedules:\n"
-	            "  - id: s\n"
-	            "    cron: '@daily'\n"
-	            "    event: ev\n"
-	            "    payload: [\"yes\", \"123\", \"null\", \"\", \"a: b\", \"#x\", \" lead\", "
-	            "\"trail \", \"multi\\nline\", \"\xc3\xbcn\xc3\xaf\", \"-dash\", \"0x10\", "
-	            "\"1e3\", "
-	            "\"~\", \"true\", \"Off\", \"nul\\0byte\", \"plain words\", \"it's\"]\n");
+	        "",
+	        "schedules:\n"
+	        "  - id: s\n"
+	        "    cron: '@daily'\n"
+	        "    event: ev\n"
+	        "    payload: [\"yes\", \"123\", \"null\", \"\", \"a: b\", \"#x\", \" lead\", "
+	        "\"trail \", \"multi\\nline\", \"\xc3\xbcn\xc3\xaf\", \"-dash\", \"0x10\", "
+	        "\"1e3\", "
+	        "\"~\", \"true\", \"Off\", \"nul\\0byte\", \"plain words\", \"it's\", \"1_000\", "
+	        "\"012\", \"1:30\"]\n");
 	Noetl__Package *p = parse_ok(text, strlen(text), "q.yml");
 	free(text);
 	cr_assert_str_eq(p->schedules[0]->payload,
 	                 "[\"yes\",\"123\",\"null\",\"\",\"a: b\",\"#x\",\" lead\",\"trail \","
 	                 "\"multi\\nline\",\"\xc3\xbcn\xc3\xaf\",\"-dash\",\"0x10\",\"1e3\",\"~\","
-	                 "\"true\",\"Off\",\"nul\\u0000byte\",\"plain words\",\"it's\"]");
+	                 "\"true\",\"Off\",\"nul\\u0000byte\",\"plain words\",\"it's\",\"1_000\","
+	                 "\"012\",\"1:30\"]");
 	char *y = jobdef_to_yaml(p);
 	cr_assert_not_null(strstr(y, "  - \"yes\"\n  - \"123\"\n  - \"null\"\n  - \"\"\n"), "%s",
 	                   y);
-	cr_assert_not_null(strstr(y, "  - plain words\n  - it's\n"), "%s", y);
+	cr_assert_not_null(strstr(y, "  - plain words\n  - it's\n  - \"1_000\"\n  - \"012\"\n"),
+	                   "%s", y);
 	free(y);
 	assert_round_trip(p);
 }
