@@ -6,6 +6,7 @@
  */
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,7 @@ static void *probe_http(void *arg)
 	nng_http_req *req = NULL;
 	nng_http_res *res = NULL;
 	nng_aio *aio = NULL;
+	nng_tls_config *tls = NULL;
 	int rv;
 
 	if ((rv = nng_url_parse(&url, p->cli->urls[p->svc])) != 0) {
@@ -116,6 +118,16 @@ static void *probe_http(void *arg)
 	    (rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
 		snprintf(p->detail, sizeof(p->detail), "%s", nng_strerror(rv));
 		goto out;
+	}
+	if (strcmp(url->u_scheme, "https") == 0) {
+		/* A readiness probe, not a data exchange: it does not verify the
+		 * listener's certificate, so self-signed ones work too. */
+		if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT)) != 0 ||
+		    (rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_NONE)) != 0 ||
+		    (rv = nng_http_client_set_tls(client, tls)) != 0) {
+			snprintf(p->detail, sizeof(p->detail), "tls: %s", nng_strerror(rv));
+			goto out;
+		}
 	}
 	nng_http_req_set_uri(req, "/readyz");
 	nng_aio_set_timeout(aio, p->wait);
@@ -151,6 +163,8 @@ out:
 		nng_http_req_free(req);
 	if (client != NULL)
 		nng_http_client_free(client);
+	if (tls != NULL)
+		nng_tls_config_free(tls);
 	nng_url_free(url);
 	return NULL;
 }

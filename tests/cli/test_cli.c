@@ -440,3 +440,39 @@ Test(cli, flags_override_the_environment_which_overrides_the_config_file)
 	                 "tcp://127.0.0.1:7402");
 	json_decref(rows);
 }
+
+Test(cli, status_reaches_a_listener_over_https)
+{
+	char cmd[512], cert[128], key[128];
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(cmd, sizeof(cmd),
+	         "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 "
+	         "-subj /CN=localhost >/dev/null 2>&1",
+	         key, cert);
+	cr_assert_eq(system(cmd), 0, "openssl could not make a test certificate");
+	struct rpc_tls t = {.cert_file = cert, .key_file = key};
+	nng_tls_config *tls;
+	cr_assert_eq(rpc_tls_config(&t, true, "https://127.0.0.1:0", &tls), 0);
+	struct httpd *h;
+	struct httpd_options o = {.tls = tls};
+	cr_assert_eq(httpd_create("https://127.0.0.1:0", &o, &h), 0);
+	cr_assert_eq(httpd_start(h), 0);
+
+	char bufs[5][160];
+	const char *env[6];
+	nothing_env(bufs, env);
+	snprintf(bufs[4], 160, "NOETL_LISTENER_URL=https://127.0.0.1:%d", httpd_port(h));
+	struct result r;
+	run(&r, (const char *[]){"status", "-o", "json", "-w", "300ms", NULL}, env);
+	cr_assert_eq(r.rc, 1); /* the RPC services are not there */
+	json_t *rows = json_loads(r.out, 0, NULL);
+	cr_assert_not_null(rows, "%s", r.out);
+	json_t *listener = json_array_get(rows, 4);
+	cr_assert_str_eq(json_string_value(json_object_get(listener, "state")), "ready", "%s",
+	                 r.out);
+	json_decref(rows);
+	assert_has(r.err, "4 of 5 services did not answer");
+	httpd_destroy(h);
+	nng_tls_config_free(tls);
+}

@@ -490,3 +490,88 @@ Test(httpd, bad_urls_routes_and_late_routes_are_refused)
 	cr_assert_eq(httpd_add_handler(h, "GET", "/late", 0, 0, h_echo, NULL), -EBUSY);
 	httpd_destroy(h);
 }
+
+/* A client GET over nng's HTTP client (TLS when tls is not NULL). */
+static int nng_get(const char *url, nng_tls_config *tls, uint16_t *code, char *body, size_t cap)
+{
+	nng_url *u;
+	nng_http_client *c;
+	nng_http_req *req;
+	nng_http_res *res;
+	nng_aio *aio;
+	cr_assert_eq(nng_url_parse(&u, url), 0);
+	cr_assert_eq(nng_http_client_alloc(&c, u), 0);
+	if (tls != NULL)
+		cr_assert_eq(nng_http_client_set_tls(c, tls), 0);
+	cr_assert_eq(nng_http_req_alloc(&req, u), 0);
+	cr_assert_eq(nng_http_res_alloc(&res), 0);
+	cr_assert_eq(nng_aio_alloc(&aio, NULL, NULL), 0);
+	nng_aio_set_timeout(aio, 20000);
+	nng_http_client_transact(c, req, res, aio);
+	nng_aio_wait(aio);
+	int rv = nng_aio_result(aio);
+	if (rv == 0) {
+		void *data;
+		size_t len;
+		*code = nng_http_res_get_status(res);
+		nng_http_res_get_data(res, &data, &len);
+		snprintf(body, cap, "%.*s", (int)len, (char *)data);
+	}
+	nng_aio_free(aio);
+	nng_http_res_free(res);
+	nng_http_req_free(req);
+	nng_http_client_free(c);
+	nng_url_free(u);
+	return rv;
+}
+
+Test(httpd, https_serves_with_the_given_certificate)
+{
+	char dir[] = "/tmp/noetl-httpd-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char cmd[512], cert[128], key[128];
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(cmd, sizeof(cmd),
+	         "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 "
+	         "-subj /CN=localhost >/dev/null 2>&1",
+	         key, cert);
+	cr_assert_eq(system(cmd), 0, "openssl could not make a test certificate");
+
+	nng_tls_config *scfg, *ccfg;
+	cr_assert_eq(nng_tls_config_alloc(&scfg, NNG_TLS_MODE_SERVER), 0);
+	char pem_cert[8192] = {0}, pem_key[8192] = {0};
+	FILE *f = fopen(cert, "r");
+	cr_assert_gt(fread(pem_cert, 1, sizeof(pem_cert) - 1, f), 0);
+	fclose(f);
+	f = fopen(key, "r");
+	cr_assert_gt(fread(pem_key, 1, sizeof(pem_key) - 1, f), 0);
+	fclose(f);
+	cr_assert_eq(nng_tls_config_own_cert(scfg, pem_cert, pem_key, NULL), 0);
+
+	struct httpd *h;
+	struct httpd_options o = {.tls = scfg};
+	cr_assert_eq(httpd_create("https://127.0.0.1:0", &o, &h), 0);
+	go(h);
+
+	cr_assert_eq(nng_tls_config_alloc(&ccfg, NNG_TLS_MODE_CLIENT), 0);
+	cr_assert_eq(nng_tls_config_ca_file(ccfg, cert), 0);
+	cr_assert_eq(nng_tls_config_server_name(ccfg, "localhost"), 0);
+	cr_assert_eq(nng_tls_config_auth_mode(ccfg, NNG_TLS_AUTH_MODE_REQUIRED), 0);
+	char url[64], body[64];
+	uint16_t code = 0;
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/healthz", httpd_port(h));
+	cr_assert_eq(nng_get(url, ccfg, &code, body, sizeof(body)), 0);
+	cr_assert_eq(code, 200);
+	cr_assert_str_eq(body, "ok\n");
+
+	/* plain HTTP on the TLS port gets no answer */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", httpd_port(h));
+	cr_assert_neq(nng_get(url, NULL, &code, body, sizeof(body)), 0);
+
+	httpd_destroy(h);
+	nng_tls_config_free(ccfg);
+	nng_tls_config_free(scfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+}
