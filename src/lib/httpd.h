@@ -17,9 +17,12 @@
  * with an Allow header. Replies made by httpd are short text/plain lines.
  *
  * Bodies: httpd reads a request body itself (Content-Length only) so that it
- * can answer 413 for a body over the route's limit without reading it, 411
- * for a chunked body, and give up on a client that stops sending (408 is not
- * possible once the body is half read: the connection is closed).
+ * can answer 413 for a body over the route's limit without reading it (and
+ * close, since the body is still on its way), 411 for a chunked body, and
+ * "100 Continue" to a client that waits for it. A body that does not arrive
+ * within body_timeout_ms closes the connection without a reply. The body
+ * limit per route is the listener's 413; nng's own collection (which would
+ * answer 400) is off.
  *
  * Threads: nng's threads do the I/O; handlers run on httpd's own workers so
  * that one may block (on a synced queue write, say) without stalling nng.
