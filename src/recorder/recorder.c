@@ -108,6 +108,11 @@ ProtobufCService *recorder_service(struct recorder *r)
 	return &r->svc.base;
 }
 
+struct stream_pub *recorder_pub(struct recorder *r)
+{
+	return r->pub;
+}
+
 uint64_t recorder_revision(struct recorder *r)
 {
 	return recorder_store_head(r->store);

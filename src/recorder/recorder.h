@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "rpc.h"
+#include "stream.h"
 
 struct recorder;
 
@@ -42,6 +43,10 @@ int recorder_create(const struct recorder_config *cfg, struct recorder **out);
 
 /* The RPC service (noetl.Recorder), owned by r: pass to rpc_server_add. */
 ProtobufCService *recorder_service(struct recorder *r);
+
+/* The stream publisher (borrowed; NULL without a stream_url): for the
+ * all-in-one's metrics and for tests that make it drop messages. */
+struct stream_pub *recorder_pub(struct recorder *r);
 
 /* Newest revision of the record stream. */
 uint64_t recorder_revision(struct recorder *r);

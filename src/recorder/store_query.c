@@ -32,13 +32,15 @@
 #define CURSOR_HEAD   9          /* tag + head */
 
 /* Cursor tags: one per index walk. */
-#define CT_EXEC   'X'
-#define CT_FAILED 'F'
-#define CT_DEAD   'D'
-#define CT_ALL    'A'
-#define CT_EVEXEC 'E'
-#define CT_LOGS   'G'
-#define CT_EVLOGS 'H'
+#define CT_EXEC        'X'
+#define CT_FAILED      'F'
+#define CT_DEAD        'D'
+#define CT_ALL         'A'
+#define CT_EVEXEC      'E'
+#define CT_LOGS        'G'
+#define CT_EVLOGS      'H'
+#define CT_LOGS_DESC   'g'
+#define CT_EVLOGS_DESC 'h'
 
 /* One index walk. */
 struct walk {
@@ -401,7 +403,7 @@ static int log_entry(struct recorder_store *s, const Noetl__LogQuery *q, const c
                      const struct walk *w, uint64_t rev, const uint8_t *val, size_t vlen,
                      struct pvec *got, size_t *bytes)
 {
-	if (w->tag == CT_EVLOGS) {
+	if (w->slen == 8) {
 		/* 'e' value: kind, level */
 		if (vlen < 2 || val[0] != RK_LOG || val[1] < (uint8_t)q->min_level)
 			return 0;
@@ -453,6 +455,9 @@ int recorder_store_logs(struct recorder_store *s, const Noetl__LogQuery *q, cons
 		const uint8_t *phi;
 		time_bounds(q->since_ms, 0, lo, unused, &plo, &phi);
 	}
+	w.desc = q->newest_first;
+	if (w.desc)
+		w.tag = w.tag == CT_LOGS ? CT_LOGS_DESC : CT_EVLOGS_DESC;
 	int rc = walk_open(s, &w, plo, NULL, page_cursor(q->page), why);
 	if (rc != 0)
 		return rc;

@@ -226,6 +226,46 @@ Test(store, log_lines_come_oldest_first_filtered_by_level_event_and_time)
 	reply_free(r);
 }
 
+Test(store, the_last_n_log_lines_are_read_newest_first_and_page_backwards)
+{
+	Noetl__Record *recs[30];
+	for (int i = 0; i < 30; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "line %d", i);
+		recs[i] = recutil_log("acme", "ev", NOETL__LOG_LEVEL__LOG_INFO, T0 + i, text);
+	}
+	put(recs, 30);
+	for (int by_event = 0; by_event < 2; by_event++) {
+		Noetl__LogQuery q = NOETL__LOG_QUERY__INIT;
+		Noetl__Page page = NOETL__PAGE__INIT;
+		page.limit = 5;
+		q.page = &page;
+		q.newest_first = true;
+		q.event_id = by_event ? "ev" : "";
+		uint8_t cursor[64];
+		int want = 29;
+		for (int p = 0; p < 2; p++) {
+			Noetl__LogsReply *r = logs(&q, "acme");
+			cr_assert_eq(r->n_lines, 5);
+			for (size_t i = 0; i < 5; i++, want--) {
+				char text[32];
+				snprintf(text, sizeof(text), "line %d", want);
+				cr_assert_str_eq(r->lines[i]->text, text);
+			}
+			memcpy(cursor, r->next_cursor.data, r->next_cursor.len);
+			page.cursor.data = cursor;
+			page.cursor.len = r->next_cursor.len;
+			reply_free(r);
+		}
+		/* an oldest-first query refuses a newest-first cursor */
+		q.newest_first = false;
+		Noetl__LogsReply *r = NULL;
+		char *why = NULL;
+		cr_assert_eq(recorder_store_logs(st, &q, "acme", &r, &why), -EINVAL);
+		free(why);
+	}
+}
+
 Test(store, a_cursor_of_another_query_or_a_garbled_one_is_refused)
 {
 	for (int i = 0; i < 5; i++)
