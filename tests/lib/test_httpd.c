@@ -575,3 +575,80 @@ Test(httpd, https_serves_with_the_given_certificate)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
 }
+
+Test(httpd, a_client_that_leaves_during_its_handler_costs_nothing)
+{
+	struct httpd *h;
+	struct httpd_options o = {.workers = 1};
+	gate_open = false;
+	gate_entered = 0;
+	start(&o, &h);
+	cr_assert_eq(httpd_add_handler(h, "GET", "/slow", 0, 0, h_gate, NULL), 0);
+	go(h);
+	int fd = dial(httpd_port(h));
+	send_str(fd, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+	pthread_mutex_lock(&gate_mu);
+	while (gate_entered == 0)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	pthread_mutex_unlock(&gate_mu);
+	close(fd); /* gone before the reply */
+	pthread_mutex_lock(&gate_mu);
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+	/* the worker is free again and the server still answers */
+	cr_assert_eq(get(httpd_port(h), "/slow").status, 200);
+	httpd_destroy(h);
+}
+
+struct client_run {
+	int port;
+	int ok;
+};
+
+static void *client_loop(void *arg)
+{
+	struct client_run *c = arg;
+	int fd = dial(c->port);
+	struct resp r;
+	for (int i = 0; i < 50; i++) {
+		char req[256];
+		snprintf(req, sizeof(req),
+		         "POST /events/t/e HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n%02d",
+		         i);
+		send_str(fd, req);
+		if (read_resp(fd, &r, false) && r.status == 202)
+			c->ok++;
+	}
+	close(fd);
+	return NULL;
+}
+
+Test(httpd, many_clients_at_once_are_all_answered)
+{
+	struct httpd *h;
+	struct metrics *m;
+	cr_assert_eq(metrics_create(0, &m), 0);
+	struct httpd_options o = {.workers = 3, .metrics = m};
+	start(&o, &h);
+	cr_assert_eq(httpd_add_handler(h, "POST", "/events/", 0, 0, h_echo, NULL), 0);
+	go(h);
+	pthread_t th[8];
+	struct client_run runs[8];
+	for (int i = 0; i < 8; i++) {
+		runs[i] = (struct client_run){.port = httpd_port(h)};
+		cr_assert_eq(pthread_create(&th[i], NULL, client_loop, &runs[i]), 0);
+	}
+	int total = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		total += runs[i].ok;
+	}
+	cr_assert_eq(total, 400);
+	struct resp r = get(httpd_port(h), "/metrics");
+	cr_assert(strstr(r.body, "noetl_http_requests_total{method=\"POST\",route=\"/events/\","
+	                         "code=\"202\"} 400\n") != NULL,
+	          "%s", r.body);
+	httpd_destroy(h);
+	metrics_destroy(m);
+}
