@@ -37,7 +37,7 @@ struct executor {
 /* One leased item on its way through a batch. */
 struct job {
 	Noetl__Leased *l;          /* borrowed from the lease reply */
-	struct catalog_event *def;    /* NULL if the event is unknown */
+	struct catalog_event *def; /* NULL if the event is unknown */
 	char *reason;              /* failure before running (owned) */
 	struct engine_result *res; /* borrowed from a results array */
 	bool ran;
@@ -551,6 +551,15 @@ int executor_create(const struct executor_config *cfg, int start_wait_ms, struct
 			*err = util_xstrdup("a service URL is not valid");
 		goto fail;
 	}
+	if (cfg->engine.cache_dir != NULL && (rc = util_mkdir_p(cfg->engine.cache_dir)) != 0) {
+		if (err != NULL) {
+			char buf[600];
+			snprintf(buf, sizeof(buf), "cannot create the compile cache '%s': %s",
+			         cfg->engine.cache_dir, strerror(-rc));
+			*err = util_xstrdup(buf);
+		}
+		goto fail;
+	}
 	if ((rc = engine_create(&cfg->engine, &ex->engine, err)) != 0)
 		goto fail;
 	if (ex->cfg.workers == 0) {
@@ -564,11 +573,11 @@ int executor_create(const struct executor_config *cfg, int start_wait_ms, struct
 	if ((rc = report_create(ex->recorder, ex->cfg.token, cfg->report_bytes, &ex->report)) != 0)
 		goto fail;
 	struct catalog_config dc = {.control = ex->control,
-	                         .repository = ex->repository,
-	                         .control_stream = ex->cfg.control_stream,
-	                         .repository_stream = ex->cfg.repository_stream,
-	                         .engine = ex->engine,
-	                         .token = ex->cfg.token};
+	                            .repository = ex->repository,
+	                            .control_stream = ex->cfg.control_stream,
+	                            .repository_stream = ex->cfg.repository_stream,
+	                            .engine = ex->engine,
+	                            .token = ex->cfg.token};
 	int64_t deadline = util_mono_ms() + start_wait_ms;
 	for (;;) {
 		char *derr = NULL;

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int64_t util_now_ms(void)
@@ -132,4 +134,22 @@ uint64_t util_get_be64(const uint8_t *p)
 	for (int i = 0; i < 8; i++)
 		v = (v << 8) | p[i];
 	return v;
+}
+
+int util_mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
 }

@@ -51,6 +51,10 @@ bool util_ct_equal(const void *a, const void *b, size_t len);
  * allocation failure is not worth a recovery path. */
 char *util_xstrdup(const char *s);
 
+/* Creates directory path and its missing parents (mode 0755), like
+ * mkdir -p. 0 or -errno. */
+int util_mkdir_p(const char *path);
+
 /* Big-endian encoding of 64-bit integers, for ordered keys. */
 void util_put_be64(uint8_t *p, uint64_t v);
 uint64_t util_get_be64(const uint8_t *p);

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -38,6 +37,7 @@
 #include "recorder.h"
 #include "repository.h"
 #include "rpc.h"
+#include "util.h"
 
 static char *data_dir, *http_url, *runner, *token;
 static char *control_rpc, *repository_rpc, *queue_rpc, *recorder_rpc;
@@ -108,23 +108,6 @@ struct platform {
 	struct listener *listener;
 };
 
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static void sub(char *out, size_t cap, const char *name)
 {
 	snprintf(out, cap, "%s/%s", data_dir, name);
@@ -155,7 +138,7 @@ static const char *find_runner(char *buf, size_t cap)
 {
 	if (runner != NULL)
 		return runner;
-	char self[PATH_MAX];
+	char self[PATH_MAX - 64]; /* room for the suffixes below in a PATH_MAX buffer */
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
 		return NULL;
@@ -191,7 +174,7 @@ static void stop(struct platform *p)
 static int start(struct platform *p)
 {
 	char dir[PATH_MAX], cache[PATH_MAX];
-	int rc = mkdir_p(data_dir);
+	int rc = util_mkdir_p(data_dir);
 	if (rc != 0) {
 		log_error("cannot create the data directory '%s': %s", data_dir, strerror(-rc));
 		return rc;

@@ -1,7 +1,11 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "testutil.h"
 #include "util.h"
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
 
 Test(util, ids_are_unique_and_sort_by_time)
 {
@@ -43,4 +47,22 @@ Test(util, big_endian_round_trips_and_orders)
 	cr_assert_eq(util_get_be64(a), 0x0102030405060708ull);
 	util_put_be64(b, 0x0102030405060709ull);
 	cr_assert_lt(memcmp(a, b, 8), 0);
+}
+
+Test(util, mkdir_p_creates_missing_parents_and_accepts_existing_ones)
+{
+	char dir[256], path[400];
+	testutil_tempdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/a/b/c", dir);
+	cr_assert_eq(util_mkdir_p(path), 0);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert(S_ISDIR(st.st_mode));
+	cr_assert_eq(util_mkdir_p(path), 0, "an existing directory is fine");
+	snprintf(path, sizeof(path), "%s/a/file", dir);
+	FILE *f = fopen(path, "w");
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/a/file/sub", dir);
+	cr_assert_eq(util_mkdir_p(path), -ENOTDIR);
+	testutil_rmtree(dir);
 }

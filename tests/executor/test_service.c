@@ -1,0 +1,441 @@
+/*
+ * The Executor service against the real Control, Repository, Queue and
+ * Recorder (in this process, over ipc://, each with its RocksDB in a temp
+ * directory) and the real engine with its runner processes. Events are
+ * enqueued straight into the Queue, as the listener would, and the outcome is
+ * read back from the Recorder and the Queue.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "control.pb-c.h"
+#include "executor.h"
+#include "jobdef.h"
+#include "queue.h"
+#include "queue.pb-c.h"
+#include "recorder.h"
+#include "recorder.pb-c.h"
+#include "repository.h"
+#include "repository.pb-c.h"
+#include "rpc.h"
+#include "testutil.h"
+#include "util.h"
+
+static char dir[256];
+static char url_ctl[300], url_repo[300], url_q[300], url_rec[300];
+static char st_ctl[300], st_repo[300], st_rec[300];
+static struct repository *repo;
+static struct recorder *rec;
+static struct queue *q;
+static struct control *ctl;
+static struct rpc_server *s_repo, *s_rec, *s_q, *s_ctl;
+static struct rpc_client *c_ctl, *c_repo, *c_q, *c_rec;
+static struct executor *ex;
+
+static struct rpc_server *serve(ProtobufCService *svc, const char *url)
+{
+	struct rpc_server *s;
+	struct rpc_server_options o = {.workers = 8};
+	cr_assert_eq(rpc_server_create(&o, &s), 0);
+	cr_assert_eq(rpc_server_add(s, svc), 0);
+	cr_assert_eq(rpc_server_listen(s, url), 0);
+	cr_assert_eq(rpc_server_start(s), 0);
+	return s;
+}
+
+static void start_executor(void)
+{
+	char cache[300], runner[512];
+	snprintf(cache, sizeof(cache), "%s/cache", dir);
+	testutil_build_path("src/executor/noetl-runner", runner, sizeof(runner));
+	struct executor_config ec = {
+	        .control_url = url_ctl,
+	        .repository_url = url_repo,
+	        .queue_url = url_q,
+	        .recorder_url = url_rec,
+	        .control_stream = st_ctl,
+	        .repository_stream = st_repo,
+	        .host = "test-executor",
+	        .engine = {.cache_dir = cache,
+	                   .runner_path = runner,
+	                   .pool_size = 2,
+	                   .limits = {.timeout_ms = 2000, .memory_bytes = 16u << 20}},
+	        .workers = 2,
+	        .batch = 8,
+	        .lease_ms = 20000,
+	};
+	char *err = NULL;
+	int rc = executor_create(&ec, 10000, &ex, &err);
+	cr_assert_eq(rc, 0, "executor_create: %s", err != NULL ? err : "");
+}
+
+static void setup(void)
+{
+	testutil_tempdir(dir, sizeof(dir));
+	snprintf(url_ctl, sizeof(url_ctl), "ipc://%s/ctl.sock", dir);
+	snprintf(url_repo, sizeof(url_repo), "ipc://%s/repo.sock", dir);
+	snprintf(url_q, sizeof(url_q), "ipc://%s/q.sock", dir);
+	snprintf(url_rec, sizeof(url_rec), "ipc://%s/rec.sock", dir);
+	snprintf(st_ctl, sizeof(st_ctl), "ipc://%s/ctl-stream.sock", dir);
+	snprintf(st_repo, sizeof(st_repo), "ipc://%s/repo-stream.sock", dir);
+	snprintf(st_rec, sizeof(st_rec), "ipc://%s/rec-stream.sock", dir);
+	char d[300];
+	snprintf(d, sizeof(d), "%s/repo", dir);
+	struct repository_config rc = {.data_dir = d, .stream_url = st_repo, .heartbeat_ms = 200};
+	cr_assert_eq(repository_create(&rc, &repo), 0);
+	s_repo = serve(repository_service(repo), url_repo);
+	snprintf(d, sizeof(d), "%s/rec", dir);
+	struct recorder_config recc = {.data_dir = d, .stream_url = st_rec, .retain_every_ms = -1};
+	cr_assert_eq(recorder_create(&recc, &rec), 0);
+	s_rec = serve(recorder_service(rec), url_rec);
+	snprintf(d, sizeof(d), "%s/q", dir);
+	struct queue_config qc = {.data_dir = d, .tick_ms = 20};
+	cr_assert_eq(queue_create(&qc, &q), 0);
+	s_q = serve(queue_service(q), url_q);
+	snprintf(d, sizeof(d), "%s/ctl", dir);
+	struct control_config cc = {.data_dir = d,
+	                            .stream_url = st_ctl,
+	                            .heartbeat_ms = 200,
+	                            .repository_url = url_repo,
+	                            .queue_url = url_q,
+	                            .schedule_interval_ms = -1};
+	cr_assert_eq(control_create(&cc, &ctl), 0);
+	s_ctl = serve(control_service(ctl), url_ctl);
+	cr_assert_eq(rpc_client_create(url_ctl, NULL, &c_ctl), 0);
+	cr_assert_eq(rpc_client_create(url_repo, NULL, &c_repo), 0);
+	cr_assert_eq(rpc_client_create(url_q, NULL, &c_q), 0);
+	cr_assert_eq(rpc_client_create(url_rec, NULL, &c_rec), 0);
+	start_executor();
+}
+
+static void teardown(void)
+{
+	executor_destroy(ex);
+	rpc_client_destroy(c_ctl);
+	rpc_client_destroy(c_repo);
+	rpc_client_destroy(c_q);
+	rpc_client_destroy(c_rec);
+	rpc_server_destroy(s_ctl);
+	control_destroy(ctl);
+	rpc_server_destroy(s_q);
+	queue_destroy(q);
+	rpc_server_destroy(s_rec);
+	recorder_destroy(rec);
+	rpc_server_destroy(s_repo);
+	repository_destroy(repo);
+	testutil_rmtree(dir);
+}
+
+TestSuite(executor_service, .init = setup, .fini = teardown, .timeout = 120);
+
+static ProtobufCMessage *call(struct rpc_client *c, const ProtobufCServiceDescriptor *d,
+                              const char *method, const ProtobufCMessage *in)
+{
+	ProtobufCMessage *out = NULL;
+	char *err = NULL;
+	struct rpc_call_options o = {.timeout_ms = 10000};
+	int st = rpc_call(c, d, method, in, &o, &out, &err);
+	cr_assert_eq(st, 0, "%s.%s: %s", d->name, method, err != NULL ? err : "");
+	return out;
+}
+
+/* Uploads a built module (path relative to the build root) as name. */
+static void put_module(const char *tenant, const char *name, const char *built)
+{
+	char path[512];
+	testutil_build_path(built, path, sizeof(path));
+	size_t len;
+	char *bytes = testutil_read_file(path, &len);
+	cr_assert_not_null(bytes, "cannot read %s", path);
+	Noetl__PutFileRequest req = NOETL__PUT_FILE_REQUEST__INIT;
+	req.tenant = (char *)tenant;
+	req.name = (char *)name;
+	req.type = NOETL__FILE_TYPE__FILE_WASM;
+	req.content.data = (uint8_t *)bytes;
+	req.content.len = len;
+	protobuf_c_message_free_unpacked(
+	        call(c_repo, &noetl__repository__descriptor, "PutFile", &req.base), NULL);
+	free(bytes);
+}
+
+static void add_tenant(const char *tenant)
+{
+	Noetl__AddTenantRequest req = NOETL__ADD_TENANT_REQUEST__INIT;
+	req.id = (char *)tenant;
+	protobuf_c_message_free_unpacked(
+	        call(c_ctl, &noetl__control__descriptor, "AddTenant", &req.base), NULL);
+}
+
+/* Deploys YAML and waits until the executor has applied it. */
+static void deploy(const char *yaml)
+{
+	Noetl__Package *p = NULL;
+	char *err = NULL;
+	cr_assert_eq(jobdef_parse(yaml, strlen(yaml), "test.yml", &p, &err), 0, "%s", err);
+	Noetl__DeployRequest req = NOETL__DEPLOY_REQUEST__INIT;
+	req.package = p;
+	req.source = (char *)yaml;
+	Noetl__DeployReply *r =
+	        (Noetl__DeployReply *)call(c_ctl, &noetl__control__descriptor, "Deploy", &req.base);
+	uint64_t rev = r->revision;
+	noetl__deploy_reply__free_unpacked(r, NULL);
+	jobdef_free(p);
+	struct executor_stats s;
+	for (int i = 0; i < 500; i++) {
+		executor_stats(ex, &s);
+		if (s.control_revision >= rev)
+			return;
+		util_sleep_ms(20);
+	}
+	cr_assert_fail("the executor did not apply revision %llu", (unsigned long long)rev);
+}
+
+static void enqueue(const char *tenant, const char *queue, const char *event, const char *payload,
+                    char id[UTIL_ID_SIZE])
+{
+	util_new_id(id);
+	Noetl__Item it = NOETL__ITEM__INIT;
+	it.tenant = (char *)tenant;
+	it.queue = (char *)queue;
+	it.id = id;
+	it.event = (char *)event;
+	it.payload.data = (uint8_t *)payload;
+	it.payload.len = strlen(payload);
+	Noetl__Item *items[] = {&it};
+	Noetl__EnqueueRequest req = NOETL__ENQUEUE_REQUEST__INIT;
+	req.items = items;
+	req.n_items = 1;
+	protobuf_c_message_free_unpacked(call(c_q, &noetl__queue__descriptor, "Enqueue", &req.base),
+	                                 NULL);
+}
+
+/* Waits for an execution of event_id with the given status (or any final
+ * one when want < 0); returns it (free with protobuf_c_message_free_unpacked
+ * on the reply, kept in *hold). */
+static Noetl__Execution *wait_exec(const char *tenant, const char *event_id, int want,
+                                   Noetl__ExecutionsReply **hold)
+{
+	for (int i = 0; i < 1000; i++) {
+		Noetl__ExecutionQuery qy = NOETL__EXECUTION_QUERY__INIT;
+		qy.tenant = (char *)tenant;
+		qy.event_id = (char *)event_id;
+		Noetl__ExecutionsReply *r = (Noetl__ExecutionsReply *)call(
+		        c_rec, &noetl__recorder__descriptor, "QueryExecutions", &qy.base);
+		for (size_t k = 0; k < r->n_executions; k++) {
+			if (want < 0 || (int)r->executions[k]->status == want) {
+				*hold = r;
+				return r->executions[k];
+			}
+		}
+		noetl__executions_reply__free_unpacked(r, NULL);
+		util_sleep_ms(20);
+	}
+	cr_assert_fail("no execution of %s with status %d was recorded", event_id, want);
+	return NULL;
+}
+
+/* The ids of the follow-ups event_id produced, from its timeline. */
+static char *wait_child(const char *tenant, const char *event_id)
+{
+	for (int i = 0; i < 500; i++) {
+		Noetl__TimelineRequest req = NOETL__TIMELINE_REQUEST__INIT;
+		req.tenant = (char *)tenant;
+		req.event_id = (char *)event_id;
+		Noetl__TimelineReply *r = (Noetl__TimelineReply *)call(
+		        c_rec, &noetl__recorder__descriptor, "Timeline", &req.base);
+		char *child = r->n_children > 0 ? util_xstrdup(r->children[0]) : NULL;
+		noetl__timeline_reply__free_unpacked(r, NULL);
+		if (child != NULL)
+			return child;
+		util_sleep_ms(20);
+	}
+	cr_assert_fail("%s produced no follow-up", event_id);
+	return NULL;
+}
+
+static const char *chain_yaml = "id: chain\n"
+                                "tenant: acme\n"
+                                "queues:\n"
+                                "  - id: main\n"
+                                "  - id: done\n"
+                                "jobs:\n"
+                                "  - event:\n"
+                                "      id: greet\n"
+                                "      supplierqueue: main\n"
+                                "      runtime: echo\n"
+                                "    result:\n"
+                                "      ok:\n"
+                                "        id: greeted\n"
+                                "        supplierqueue: done\n"
+                                "        runtime: echo\n"
+                                "  - event:\n"
+                                "      id: refuse\n"
+                                "      supplierqueue: main\n"
+                                "      runtime: error\n"
+                                "    result:\n"
+                                "      error:\n"
+                                "        id: refused\n"
+                                "        supplierqueue: done\n"
+                                "        runtime: echo\n"
+                                "runtimes:\n"
+                                "  - id: echo\n"
+                                "    moduleref: echo.wasm\n"
+                                "  - id: error\n"
+                                "    moduleref: error.wasm\n";
+
+static void deploy_chain(void)
+{
+	add_tenant("acme");
+	put_module("acme", "echo.wasm", "sdk/examples/echo.wasm");
+	put_module("acme", "error.wasm", "sdk/examples/error.wasm");
+	deploy(chain_yaml);
+}
+
+Test(executor_service, an_echo_event_is_recorded_and_its_ok_follow_up_runs)
+{
+	deploy_chain();
+	char id[UTIL_ID_SIZE];
+	enqueue("acme", "main", "greet", "{\"firstName\":\"Ada\"}", id);
+	Noetl__ExecutionsReply *hold;
+	Noetl__Execution *e = wait_exec("acme", id, NOETL__EXEC_STATUS__EXEC_OK, &hold);
+	cr_assert_eq(e->result.len, strlen("{\"firstName\":\"Ada\"}"));
+	cr_assert_eq(memcmp(e->result.data, "{\"firstName\":\"Ada\"}", e->result.len), 0);
+	cr_assert_eq(e->attempt, 1);
+	cr_assert_str_eq(e->host, "test-executor");
+	cr_assert_eq(strlen(e->module_sha256), 64);
+	noetl__executions_reply__free_unpacked(hold, NULL);
+
+	char *child = wait_child("acme", id);
+	e = wait_exec("acme", child, NOETL__EXEC_STATUS__EXEC_OK, &hold);
+	/* the follow-up's payload (echoed back as its result) names its parent */
+	char *result = strndup((const char *)e->result.data, e->result.len);
+	cr_assert_not_null(strstr(result, id), "follow-up payload %s lacks the parent id", result);
+	cr_assert_not_null(strstr(result, "\"code\":0"), "payload %s", result);
+	cr_assert_not_null(strstr(result, "\"firstName\":\"Ada\""), "payload %s", result);
+	cr_assert_str_eq(e->event, "greeted");
+	free(result);
+	free(child);
+	noetl__executions_reply__free_unpacked(hold, NULL);
+}
+
+Test(executor_service, a_non_zero_code_routes_to_the_error_event)
+{
+	deploy_chain();
+	char id[UTIL_ID_SIZE];
+	enqueue("acme", "main", "refuse", "{\"x\":1}", id);
+	Noetl__ExecutionsReply *hold;
+	Noetl__Execution *e = wait_exec("acme", id, NOETL__EXEC_STATUS__EXEC_ERROR, &hold);
+	cr_assert_eq(e->code, 1);
+	noetl__executions_reply__free_unpacked(hold, NULL);
+	char *child = wait_child("acme", id);
+	e = wait_exec("acme", child, NOETL__EXEC_STATUS__EXEC_OK, &hold);
+	char *result = strndup((const char *)e->result.data, e->result.len);
+	cr_assert_not_null(strstr(result, "\"code\":1"), "payload %s", result);
+	cr_assert_not_null(strstr(result, "cannot handle"), "payload %s", result);
+	free(result);
+	free(child);
+	noetl__executions_reply__free_unpacked(hold, NULL);
+}
+
+/* A module that fails in the platform: retried, then dead with the reason. */
+static void failing_module(const char *fixture, const char *reason_part)
+{
+	add_tenant("bad");
+	char built[256];
+	snprintf(built, sizeof(built), "tests/fixtures/wasm/%s.wasm", fixture);
+	put_module("bad", "bad.wasm", built);
+	deploy("id: bad\ntenant: bad\nqueues:\n  - id: q\njobs:\n  - event:\n      id: ev\n"
+	       "      supplierqueue: q\n      runtime: rt\n      timeout: 500ms\n"
+	       "      retry: {maxattempts: 2, backoffbase: 50ms, backoffmax: 100ms}\n"
+	       "runtimes:\n  - id: rt\n    moduleref: bad.wasm\n    memorylimit: 1MiB\n");
+	char id[UTIL_ID_SIZE];
+	enqueue("bad", "q", "ev", "{}", id);
+	Noetl__ExecutionsReply *hold;
+	Noetl__Execution *e = wait_exec("bad", id, NOETL__EXEC_STATUS__EXEC_DEAD, &hold);
+	cr_assert_eq(e->attempt, 2, "the last attempt is the second");
+	cr_assert_not_null(strstr(e->reason, reason_part), "%s: reason was '%s'", fixture,
+	                   e->reason);
+	noetl__executions_reply__free_unpacked(hold, NULL);
+
+	Noetl__DeadListRequest dl = NOETL__DEAD_LIST_REQUEST__INIT;
+	dl.tenant = "bad";
+	Noetl__DeadListReply *r =
+	        (Noetl__DeadListReply *)call(c_q, &noetl__queue__descriptor, "DeadList", &dl.base);
+	cr_assert_eq(r->n_items, 1);
+	cr_assert_str_eq(r->items[0]->id, id);
+	cr_assert_eq(r->items[0]->n_history, 2);
+	cr_assert_not_null(strstr(r->items[0]->history[1]->reason, reason_part));
+	noetl__dead_list_reply__free_unpacked(r, NULL);
+}
+
+Test(executor_service, a_trapping_module_is_retried_then_dead_lettered_with_the_trap)
+{
+	failing_module("trap", "trap");
+}
+
+Test(executor_service, a_looping_module_is_stopped_at_its_deadline_and_dead_lettered)
+{
+	failing_module("loop", "timeout");
+}
+
+Test(executor_service, unbounded_recursion_is_a_trap_not_a_crash)
+{
+	failing_module("recursion", "stack");
+}
+
+Test(executor_service, a_second_tenant_is_served_while_another_tenant_loops)
+{
+	deploy_chain();
+	add_tenant("slow");
+	put_module("slow", "sleeper.wasm", "sdk/examples/sleeper.wasm");
+	deploy("id: slow\ntenant: slow\nqueues:\n  - id: q\njobs:\n  - event:\n      id: spin\n"
+	       "      supplierqueue: q\n      runtime: rt\n      timeout: 1s\n"
+	       "      retry: {maxattempts: 1}\n"
+	       "runtimes:\n  - id: rt\n    moduleref: sleeper.wasm\n");
+	char spin[6][UTIL_ID_SIZE], ok[6][UTIL_ID_SIZE];
+	for (int i = 0; i < 6; i++)
+		enqueue("slow", "q", "spin", "{}", spin[i]);
+	for (int i = 0; i < 6; i++)
+		enqueue("acme", "main", "greet", "{\"firstName\":\"B\"}", ok[i]);
+	for (int i = 0; i < 6; i++) {
+		Noetl__ExecutionsReply *hold;
+		wait_exec("acme", ok[i], NOETL__EXEC_STATUS__EXEC_OK, &hold);
+		noetl__executions_reply__free_unpacked(hold, NULL);
+	}
+	for (int i = 0; i < 6; i++) {
+		Noetl__ExecutionsReply *hold;
+		Noetl__Execution *e =
+		        wait_exec("slow", spin[i], NOETL__EXEC_STATUS__EXEC_DEAD, &hold);
+		cr_assert_not_null(strstr(e->reason, "timeout"), "reason %s", e->reason);
+		noetl__executions_reply__free_unpacked(hold, NULL);
+	}
+}
+
+Test(executor_service, a_new_module_version_applies_to_later_events)
+{
+	add_tenant("live");
+	put_module("live", "mod.wasm", "sdk/examples/echo.wasm");
+	deploy("id: live\ntenant: live\nqueues:\n  - id: q\njobs:\n  - event:\n      id: ev\n"
+	       "      supplierqueue: q\n      runtime: rt\n      retry: {maxattempts: 1}\n"
+	       "runtimes:\n  - id: rt\n    moduleref: mod.wasm\n");
+	char id[UTIL_ID_SIZE];
+	enqueue("live", "q", "ev", "{}", id);
+	Noetl__ExecutionsReply *hold;
+	wait_exec("live", id, NOETL__EXEC_STATUS__EXEC_OK, &hold);
+	noetl__executions_reply__free_unpacked(hold, NULL);
+
+	put_module("live", "mod.wasm", "sdk/examples/error.wasm");
+	/* the swap happens when the repository change arrives: keep sending
+	 * until an event runs on the new module */
+	bool switched = false;
+	for (int i = 0; i < 100 && !switched; i++) {
+		enqueue("live", "q", "ev", "{}", id);
+		Noetl__Execution *e = wait_exec("live", id, -1, &hold);
+		switched = e->status != NOETL__EXEC_STATUS__EXEC_OK;
+		noetl__executions_reply__free_unpacked(hold, NULL);
+	}
+	cr_assert(switched, "events never ran on the new version of the module");
+}
