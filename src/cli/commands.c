@@ -9,6 +9,8 @@
 /* clang-format off */
 #define CLI_MODULES(X) \
 	X(status) \
+	X(recorder) \
+	X(events) \
 	/* one line per module above this one */
 /* clang-format on */
 

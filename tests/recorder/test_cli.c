@@ -1,0 +1,349 @@
+/*
+ * noetlctl's recorder commands (recorder, logs, events show) run as users
+ * run them: the built noetlctl against the real noetl-recorder process, both
+ * over ipc:// sockets in a temporary directory.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "log.h"
+#include "recorder.pb-c.h"
+#include "recutil.h"
+#include "rpc.h"
+#include "testutil.h"
+#include "util.h"
+
+static char dir[256], rpc_url[300], pub_url[300], data[300], ctl[512];
+static pid_t recorder_pid;
+static struct rpc_client *client;
+
+static pid_t start_recorder(void)
+{
+	char bin[512], log[300];
+	testutil_build_path("src/recorder/noetl-recorder", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/recorder.log", dir);
+	char *argv[] = {bin,        "--data-dir", data,          "--listen", rpc_url,
+	                "--stream", pub_url,      "--log.level", "warn",     NULL};
+	return testutil_spawn(argv, log);
+}
+
+static void setup(void)
+{
+	log_setup("test", LOG_LEVEL_WARN, false);
+	testutil_tempdir(dir, sizeof(dir));
+	snprintf(rpc_url, sizeof(rpc_url), "ipc://%s/rpc.sock", dir);
+	snprintf(pub_url, sizeof(pub_url), "ipc://%s/pub.sock", dir);
+	snprintf(data, sizeof(data), "%s/db", dir);
+	testutil_build_path("src/cli/noetlctl", ctl, sizeof(ctl));
+	recorder_pid = start_recorder();
+	struct rpc_client_options co = {.connect_wait_ms = 5000};
+	cr_assert_eq(rpc_client_create(rpc_url, &co, &client), 0);
+}
+
+static void teardown(void)
+{
+	rpc_client_destroy(client);
+	if (recorder_pid > 0)
+		testutil_kill(recorder_pid, SIGTERM);
+	testutil_rmtree(dir);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 180);
+
+static void send(Noetl__Record **recs, size_t n)
+{
+	Noetl__RecordRequest req = NOETL__RECORD_REQUEST__INIT;
+	req.records = recs;
+	req.n_records = n;
+	struct rpc_call_options o = {.timeout_ms = 20000};
+	ProtobufCMessage *out = NULL;
+	char *err = NULL;
+	int st =
+	        rpc_call(client, &noetl__recorder__descriptor, "Record", &req.base, &o, &out, &err);
+	cr_assert_eq(st, 0, "Record: %s", err ? err : "");
+	protobuf_c_message_free_unpacked(out, NULL);
+	recutil_free(recs, n);
+}
+
+/* Runs noetlctl with args (a shell fragment) against the recorder, with a
+ * HOME of its own; returns the exit status, *out what it printed (stdout and
+ * stderr; malloc'ed). */
+static int ctl_run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ctl_run(char **out, const char *fmt, ...)
+{
+	char args[1024], cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "HOME=%s %s --recorder %s --timeout 20s %s 2>&1", dir, ctl,
+	         rpc_url, args);
+	return testutil_run(cmd, out);
+}
+
+static json_t *parse(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, 0, &e);
+	cr_assert_not_null(j, "not JSON (%s): %s", e.text, text);
+	return j;
+}
+
+Test(cli, recorder_shows_the_newest_executions_oldest_first_and_json_for_machines)
+{
+	int64_t now = util_now_ms() - 60000;
+	Noetl__Record *recs[35];
+	for (int i = 0; i < 35; i++) {
+		char ev[16];
+		snprintf(ev, sizeof(ev), "ev%02d", i);
+		recs[i] = recutil_exec(i < 30 ? "acme" : "beta", ev, 1, now + i * 10,
+		                       i % 7 == 0 ? NOETL__EXEC_STATUS__EXEC_DEAD
+		                                  : NOETL__EXEC_STATUS__EXEC_OK);
+	}
+	send(recs, 35);
+
+	char *out = NULL;
+	int rc = ctl_run(&out, "recorder --tenant acme --lines 10 -o json");
+	cr_assert_eq(rc, 0, "%s", out);
+	json_t *j = parse(out);
+	cr_assert_eq(json_array_size(j), 10);
+	for (size_t i = 0; i < 10; i++) {
+		json_t *e = json_array_get(j, i);
+		cr_assert_str_eq(json_string_value(json_object_get(e, "tenant")), "acme");
+		char want[16];
+		snprintf(want, sizeof(want), "ev%02zu", 20 + i);
+		cr_assert_str_eq(json_string_value(json_object_get(e, "event_id")), want);
+		cr_assert_str_eq(json_string_value(json_object_get(e, "result")), "{\"ok\":true}");
+	}
+	json_decref(j);
+	free(out);
+
+	/* every tenant, as a table */
+	rc = ctl_run(&out, "recorder -n 8");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_assert(strstr(out, "STARTED") != NULL && strstr(out, "STATUS") != NULL, "%s", out);
+	cr_assert(strstr(out, "beta") != NULL && strstr(out, "acme") != NULL, "%s", out);
+	cr_assert(strstr(out, "ev26") == NULL && strstr(out, "ev27") != NULL, "the newest 8: %s",
+	          out);
+	free(out);
+
+	rc = ctl_run(&out, "recorder --tenant acme --dead -o json");
+	cr_assert_eq(rc, 0, "%s", out);
+	j = parse(out);
+	cr_assert_eq(json_array_size(j), 5, "ev00, ev07, ev14, ev21, ev28");
+	json_decref(j);
+	free(out);
+}
+
+Test(cli, logs_filter_by_event_level_time_and_count)
+{
+	int64_t now = util_now_ms() - 60000;
+	Noetl__Record *recs[40];
+	for (int i = 0; i < 40; i++) {
+		char text[16];
+		snprintf(text, sizeof(text), "line %d", i);
+		recs[i] = recutil_log("acme", i % 2 ? "odd" : "even", (Noetl__LogLevel)(i % 4),
+		                      now + i * 1000, text);
+	}
+	send(recs, 40);
+	char *out = NULL;
+	int rc = ctl_run(&out, "logs acme --event odd --level error -o json");
+	cr_assert_eq(rc, 0, "%s", out);
+	json_t *j = parse(out);
+	cr_assert_eq(json_array_size(j), 10, "3, 7, 11, ...");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "text")),
+	                 "line 3");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "level")),
+	                 "error");
+	json_decref(j);
+	free(out);
+
+	rc = ctl_run(&out, "logs acme --lines 3 -o json");
+	cr_assert_eq(rc, 0, "%s", out);
+	j = parse(out);
+	cr_assert_eq(json_array_size(j), 3);
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "text")),
+	                 "line 37", "the newest 3, oldest first");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 2), "text")),
+	                 "line 39");
+	json_decref(j);
+	free(out);
+
+	rc = ctl_run(&out, "logs acme --since %lld", (long long)(now + 35000));
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_assert(strstr(out, "line 34") == NULL && strstr(out, "line 35") != NULL &&
+	                  strstr(out, "line 39") != NULL,
+	          "%s", out);
+	cr_assert(strstr(out, "[odd] guest: line 35") != NULL, "the log file format: %s", out);
+	free(out);
+
+	rc = ctl_run(&out, "logs acme --since 1m -o json");
+	cr_assert_eq(rc, 0, "%s", out);
+	j = parse(out);
+	cr_assert_geq(json_array_size(j), 1);
+	json_decref(j);
+	free(out);
+}
+
+Test(cli, bad_command_lines_exit_2_and_a_missing_event_exits_1)
+{
+	char *out = NULL;
+	cr_assert_eq(ctl_run(&out, "logs"), 2, "%s", out);
+	free(out);
+	cr_assert_eq(ctl_run(&out, "logs acme --since yesterdayish"), 2, "%s", out);
+	cr_assert(strstr(out, "--since") != NULL, "%s", out);
+	free(out);
+	cr_assert_eq(ctl_run(&out, "recorder --lines 0"), 2, "%s", out);
+	free(out);
+	cr_assert_eq(ctl_run(&out, "events show"), 2, "%s", out);
+	free(out);
+	cr_assert_eq(ctl_run(&out, "events show nope"), 1, "%s", out);
+	cr_assert(strstr(out, "not found") != NULL, "%s", out);
+	free(out);
+	cr_assert_eq(ctl_run(&out, "logs 'bad tenant'"), 1, "%s", out);
+	cr_assert(strstr(out, "invalid request") != NULL, "%s", out);
+	free(out);
+}
+
+Test(cli, events_show_prints_the_timeline_and_the_whole_chain)
+{
+	int64_t t = util_now_ms() - 60000;
+	Noetl__Record *recs[] = {
+	        recutil_timeline("acme", "root", NOETL__TIMELINE_KIND__TL_RECEIVED, t, NULL),
+	        recutil_timeline("acme", "root", NOETL__TIMELINE_KIND__TL_ACCEPTED, t + 1, NULL),
+	        recutil_timeline("acme", "root", NOETL__TIMELINE_KIND__TL_LEASED, t + 2, NULL),
+	        recutil_exec("acme", "root", 1, t + 3, NOETL__EXEC_STATUS__EXEC_OK),
+	        recutil_timeline("acme", "root", NOETL__TIMELINE_KIND__TL_ROUTED, t + 9, "kid1"),
+	        recutil_timeline("acme", "root", NOETL__TIMELINE_KIND__TL_ROUTED, t + 9, "kid2"),
+	        recutil_timeline("acme", "root", NOETL__TIMELINE_KIND__TL_DONE, t + 10, NULL),
+	        recutil_timeline("acme", "kid1", NOETL__TIMELINE_KIND__TL_CAUSED_BY, t + 9, "root"),
+	        recutil_timeline("acme", "kid1", NOETL__TIMELINE_KIND__TL_DEAD, t + 20, NULL),
+	        recutil_timeline("acme", "kid2", NOETL__TIMELINE_KIND__TL_ROUTED, t + 30, "leaf"),
+	        recutil_timeline("acme", "leaf", NOETL__TIMELINE_KIND__TL_DONE, t + 40, NULL),
+	};
+	send(recs, sizeof(recs) / sizeof(recs[0]));
+
+	char *out = NULL;
+	int rc = ctl_run(&out, "events show kid2");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_assert(strstr(out, "event kid2 of tenant acme") != NULL, "%s", out);
+	cr_assert(strstr(out, "routed") != NULL && strstr(out, "to leaf") != NULL, "%s", out);
+	cr_assert(strstr(out, "root (done)") != NULL, "%s", out);
+	cr_assert(strstr(out, "kid1 (dead)") != NULL, "%s", out);
+	cr_assert(strstr(out, "kid2 (routed)  <- this event") != NULL, "%s", out);
+	cr_assert(strstr(out, "leaf (done)") != NULL, "%s", out);
+	free(out);
+
+	rc = ctl_run(&out, "events show root --tenant acme -o json");
+	cr_assert_eq(rc, 0, "%s", out);
+	json_t *j = parse(out);
+	json_t *entries = json_object_get(j, "entries");
+	cr_assert_eq(json_array_size(entries), 7, "6 steps and the attempt from its execution");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(entries, 3), "step")),
+	                 "attempt");
+	json_t *chain = json_object_get(j, "chain");
+	cr_assert_str_eq(json_string_value(json_object_get(chain, "event_id")), "root");
+	json_t *kids = json_object_get(chain, "children");
+	cr_assert_eq(json_array_size(kids), 2);
+	json_t *kid2 = json_array_get(kids, 1);
+	cr_assert_str_eq(json_string_value(json_object_get(kid2, "event_id")), "kid2");
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                         json_array_get(json_object_get(kid2, "children"), 0), "event_id")),
+	                 "leaf");
+	json_decref(j);
+	free(out);
+}
+
+/* Reads the NDJSON lines noetlctl printed so far into texts; returns the
+ * count of lines (complete ones). */
+static size_t read_lines(const char *path, char texts[][16], size_t cap, bool *bad)
+{
+	char *all = testutil_read_file(path, NULL);
+	size_t n = 0;
+	if (all == NULL)
+		return 0;
+	char *save = NULL;
+	for (char *line = strtok_r(all, "\n", &save); line != NULL && n < cap;
+	     line = strtok_r(NULL, "\n", &save)) {
+		json_error_t e;
+		json_t *j = json_loads(line, 0, &e);
+		if (j == NULL) {
+			*bad = true; /* a partial last line, or noise */
+			continue;
+		}
+		snprintf(texts[n++], 16, "%s", json_string_value(json_object_get(j, "text")));
+		json_decref(j);
+	}
+	free(all);
+	return n;
+}
+
+static void send_lines(int from, int to)
+{
+	for (int i = from; i < to; i += 10) {
+		Noetl__Record *recs[10];
+		for (int k = 0; k < 10; k++) {
+			char text[16];
+			snprintf(text, sizeof(text), "%d", i + k);
+			recs[k] = recutil_log(k % 3 ? "acme" : "beta", NULL,
+			                      NOETL__LOG_LEVEL__LOG_INFO, 0, text);
+		}
+		send(recs, 10);
+	}
+}
+
+Test(cli, logs_follow_prints_every_new_line_once_across_a_recorder_restart)
+{
+	send_lines(0, 30); /* before: shown by the query, not again by the stream */
+	char out_path[300], stream_arg[400];
+	snprintf(out_path, sizeof(out_path), "%s/follow.out", dir);
+	snprintf(stream_arg, sizeof(stream_arg), "--stream=%s", pub_url);
+	char recorder_arg[400];
+	snprintf(recorder_arg, sizeof(recorder_arg), "--recorder=%s", rpc_url);
+	char *argv[] = {ctl,  recorder_arg, "logs",     "acme", "--follow",
+	                "-o", "json",       stream_arg, NULL};
+	char home[300];
+	snprintf(home, sizeof(home), "HOME=%s", dir);
+	putenv(home);
+	pid_t follower = testutil_spawn(argv, out_path);
+
+	/* the query part: the 18 acme lines stored before (k = 1, 2, 4, 5, 7, 8 of
+	 * every ten) */
+	char(*texts)[16] = calloc(1000, 16);
+	bool bad = false;
+	int64_t deadline = util_mono_ms() + 60000;
+	while (read_lines(out_path, texts, 1000, &bad) < 18 && util_mono_ms() < deadline)
+		util_sleep_ms(20);
+	send_lines(30, 150);
+	testutil_kill(recorder_pid, SIGKILL);
+	recorder_pid = start_recorder();
+	send_lines(150, 300);
+
+	size_t want = 180; /* six of every ten of 300 */
+	size_t n = 0;
+	while ((n = read_lines(out_path, texts, 1000, &bad)) < want && util_mono_ms() < deadline)
+		util_sleep_ms(50);
+	util_sleep_ms(300); /* a duplicate, if one were coming, would come now */
+	bad = false;
+	n = read_lines(out_path, texts, 1000, &bad);
+	int status = testutil_kill(follower, SIGTERM);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "noetlctl ended with %d", status);
+	cr_assert(!bad, "every line is one JSON object");
+	cr_assert_eq(n, want, "%zu lines", n);
+	size_t k = 0;
+	for (int i = 0; i < 300; i++) {
+		if (i % 10 % 3 == 0)
+			continue; /* beta's */
+		char w[16];
+		snprintf(w, sizeof(w), "%d", i);
+		cr_assert_str_eq(texts[k], w, "line %zu", k);
+		k++;
+	}
+	free(texts);
+}
