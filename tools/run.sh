@@ -1,12 +1,14 @@
 #!/bin/sh
-# make run: starts the all-in-one noetl with its data in ./.run/data, sets up
+# make run: starts the all-in-one noetl with its data in .run/data, sets up
 # a demo tenant (token, echo module, schema, job) and prints what to paste
-# next. Ctrl-C stops the platform cleanly.
+# next. Ctrl-C stops the platform cleanly. NOETL_RUN_DIR moves the state
+# directory, NOETL_RUN_HTTP the webhook address.
 set -u
 build=${1:-build/plain}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
-data=${NOETL_RUN_DATA:-$top/.run/data}
+state=${NOETL_RUN_DIR:-$top/.run}
+data=$state/data
 http=${NOETL_RUN_HTTP:-127.0.0.1:8080}
 ctl="$build/src/cli/noetlctl"
 noetl="$build/src/noetl/noetl"
@@ -16,7 +18,7 @@ for f in "$ctl" "$noetl" "$module"; do
 	[ -e "$f" ] || { echo "make run: $f is missing: the build did not finish" >&2; exit 1; }
 done
 mkdir -p "$data"
-log="$top/.run/noetl.log"
+log="$state/noetl.log"
 echo "starting noetl (data in $data, log in $log) ..."
 "$noetl" --data "$data" --http "$http" >>"$log" 2>&1 &
 pid=$!
@@ -41,7 +43,7 @@ done
 	echo "make run: upload of the schema failed" >&2
 "$ctl" deploy deploy/demo/job.yml >/dev/null 2>&1 || "$ctl" deploy --update deploy/demo/job.yml >/dev/null ||
 	echo "make run: deploy of deploy/demo/job.yml failed" >&2
-tokfile="$top/.run/demo.token"
+tokfile="$state/demo.token"
 if [ ! -s "$tokfile" ]; then
 	"$ctl" token create demo -o json 2>/dev/null | sed -n 's/.*"secret" *: *"\([^"]*\)".*/\1/p' >"$tokfile"
 fi
