@@ -172,10 +172,12 @@ int queue_store_stats(struct queue_store *s, const char *tenant, struct queue_st
 
 /* Store-wide figures for metrics. */
 struct queue_store_totals {
-	uint64_t depth;     /* ready + leased + delayed, all tenants */
-	uint64_t groups;    /* synced writes made */
-	uint64_t group_ops; /* operations in them (items, leases, acks ...) */
-	uint64_t write_us;  /* time spent in synced writes */
+	uint64_t depth;      /* ready + leased + delayed, all tenants */
+	uint64_t groups;     /* synced writes made */
+	uint64_t group_ops;  /* operations in them (items, leases, acks ...) */
+	uint64_t write_us;   /* time spent in synced writes */
+	uint64_t read_us;    /* time leases spent reading ready items */
+	uint64_t read_items; /* items they read */
 };
 void queue_store_totals(struct queue_store *s, struct queue_store_totals *out);
 

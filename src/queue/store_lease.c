@@ -128,7 +128,8 @@ uint8_t *store_pack_failed(const Noetl__Item *item, uint32_t attempt, uint32_t n
 		abort();
 	memcpy(r, reason != NULL ? reason : "", rl);
 	r[rl] = '\0';
-	memcpy(h, item->history + (item->n_history - keep), keep * sizeof(*h));
+	if (keep > 0) /* history is NULL when empty */
+		memcpy(h, item->history + (item->n_history - keep), keep * sizeof(*h));
 	Noetl__Attempt a = NOETL__ATTEMPT__INIT;
 	a.number = number;
 	a.time_ms = now;
@@ -247,6 +248,7 @@ static void take(struct queue_store *s, struct qqueue *q, uint32_t count, uint32
 	size_t ll = key_ready(lo, q, q->head), hl = key_ready(hi, q, q->head + count);
 	struct kv_iter *it = NULL;
 	uint32_t found = 0;
+	int64_t t0 = util_mono_us();
 	if (kv_iter_create(s->kv, lo, ll, hi, hl, &it) == 0) {
 		for (kv_iter_seek_first(it); kv_iter_valid(it) && found < count;
 		     kv_iter_next(it), found++) {
@@ -283,6 +285,8 @@ static void take(struct queue_store *s, struct qqueue *q, uint32_t count, uint32
 		}
 		kv_iter_destroy(it);
 	}
+	s->stat_read_us += (uint64_t)(util_mono_us() - t0);
+	s->stat_read_items += found;
 	if (found < count) {
 		log_error("queue: %u ready items of queue '%s' of tenant '%s' are missing from "
 		          "the store",

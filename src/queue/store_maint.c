@@ -22,7 +22,7 @@
 /* Moves up to SCAN_CHUNK due delayed items to ready; items moved or -EIO. */
 static int promote_due(struct queue_store *s, int64_t now)
 {
-	uint8_t lo[1] = {'d'}, hi[KEY_MAX], k[KEY_MAX];
+	uint8_t lo[1] = {'d'}, hi[KEY_MAX];
 	size_t hl = key_delayed(hi, now + 1, 0);
 	pthread_mutex_lock(&s->mu);
 	int rc = store_check(s);
@@ -36,8 +36,7 @@ static int promote_due(struct queue_store *s, int64_t now)
 			size_t kl, vl;
 			const uint8_t *key = kv_iter_key(it, &kl);
 			const uint8_t *v = kv_iter_value(it, &vl);
-			memcpy(k, key, kl < KEY_MAX ? kl : KEY_MAX);
-			kv_batch_delete(s->pending->b, k, kl);
+			kv_batch_delete(s->pending->b, key, kl);
 			s->pending->nops++;
 			size_t qkl = vl >= 2 ? ((size_t)v[0] << 8 | v[1]) : 0;
 			struct qqueue *q = NULL;

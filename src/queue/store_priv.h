@@ -1,6 +1,8 @@
 /*
- * store_priv: what the files of the queue store share (store.c,
- * store_lease.c, store_dead.c, store_maint.c). Not for the service.
+ * store_priv: what the files of the queue store share (store.c: group
+ * commit, open and close; store_index.c: keys and the in-memory index;
+ * store_enqueue.c; store_lease.c; store_dead.c; store_maint.c). Not for the
+ * service.
  *
  * Key layout (one kv store; the first byte names the key space):
  *
@@ -124,6 +126,7 @@ struct queue_store {
 	bool threads; /* the threads were started */
 
 	uint64_t stat_groups, stat_group_ops, stat_write_us; /* for metrics */
+	uint64_t stat_read_us, stat_read_items;              /* time leases spent reading items */
 };
 
 /* --- lists --- */
@@ -132,6 +135,21 @@ bool qlink_linked(const struct qlink *l);
 void qlink_remove(struct qlink *l);
 void qlink_push_back(struct qlink *head, struct qlink *l);
 #define QLINK_ENTRY(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* --- queue state records: version, then head, tail, retired, leased,
+ * delayed, dead, enqueued, acked, failed, expired (be64 each) --- */
+#define QSTATE_VERSION 1
+#define QSTATE_FIELDS  10
+#define QSTATE_LEN     (1 + 8 * QSTATE_FIELDS)
+void store_qstate_encode(uint8_t *v, const struct qqueue *q);
+/* False if the record is not a valid one (the queue is then untouched in
+ * part). */
+bool store_qstate_decode(const uint8_t *v, size_t len, struct qqueue *q);
+
+/* A new tenant or queue in the index (no limits checked: recovery and
+ * store_get_queue use them). */
+struct qtenant *store_tenant_new(struct queue_store *s, const char *name);
+struct qqueue *store_queue_new(struct queue_store *s, struct qtenant *t, const char *name);
 
 /* --- keys --- */
 size_t key_queue(uint8_t *k, const struct qqueue *q);

@@ -368,7 +368,8 @@ Test(queue, dead_letters_are_listed_in_pages_replayed_with_fresh_attempts_and_pu
 		}
 		bool last = d->next_cursor.len == 0;
 		cr_assert_leq(d->next_cursor.len, sizeof(cur));
-		memcpy(cur, d->next_cursor.data, d->next_cursor.len);
+		if (!last)
+			memcpy(cur, d->next_cursor.data, d->next_cursor.len);
 		page.cursor.data = cur;
 		page.cursor.len = d->next_cursor.len;
 		noetl__dead_list_reply__free_unpacked(d, NULL);
