@@ -9,6 +9,7 @@
 /* clang-format off */
 #define CLI_MODULES(X) \
 	X(status) \
+	X(queue) \
 	X(recorder) \
 	X(events) \
 	/* one line per module above this one */
