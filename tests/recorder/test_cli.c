@@ -23,6 +23,25 @@ static char dir[256], rpc_url[300], pub_url[300], data[300], ctl[512];
 static pid_t recorder_pid;
 static struct rpc_client *client;
 
+/* Fails the test if a sanitizer reported anything in text (the output of
+ * a child process, which Criterion does not see). */
+static void assert_clean(const char *text, const char *what)
+{
+	const char *marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+	                       "runtime error: "};
+	for (size_t i = 0; text != NULL && i < sizeof(marks) / sizeof(marks[0]); i++)
+		cr_assert(strstr(text, marks[i]) == NULL, "%s: %s", what, text);
+}
+
+static void assert_log_clean(void)
+{
+	char log[300];
+	snprintf(log, sizeof(log), "%s/recorder.log", dir);
+	char *text = testutil_read_file(log, NULL);
+	assert_clean(text, "noetl-recorder");
+	free(text);
+}
+
 static pid_t start_recorder(void)
 {
 	char bin[512], log[300];
@@ -49,8 +68,12 @@ static void setup(void)
 static void teardown(void)
 {
 	rpc_client_destroy(client);
-	if (recorder_pid > 0)
-		testutil_kill(recorder_pid, SIGTERM);
+	if (recorder_pid > 0) {
+		int status = testutil_kill(recorder_pid, SIGTERM);
+		assert_log_clean();
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "noetl-recorder: %d",
+		          status);
+	}
 	testutil_rmtree(dir);
 }
 
@@ -84,7 +107,9 @@ static int ctl_run(char **out, const char *fmt, ...)
 	va_end(ap);
 	snprintf(cmd, sizeof(cmd), "HOME=%s %s --recorder %s --timeout 20s %s 2>&1", dir, ctl,
 	         rpc_url, args);
-	return testutil_run(cmd, out);
+	int rc = testutil_run(cmd, out);
+	assert_clean(*out, "noetlctl");
+	return rc;
 }
 
 static json_t *parse(const char *text)
@@ -333,6 +358,9 @@ Test(cli, logs_follow_prints_every_new_line_once_across_a_recorder_restart)
 	bad = false;
 	n = read_lines(out_path, texts, 1000, &bad);
 	int status = testutil_kill(follower, SIGTERM);
+	char *all = testutil_read_file(out_path, NULL);
+	assert_clean(all, "noetlctl --follow");
+	free(all);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "noetlctl ended with %d", status);
 	cr_assert(!bad, "every line is one JSON object");
 	cr_assert_eq(n, want, "%zu lines", n);

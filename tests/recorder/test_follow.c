@@ -311,4 +311,11 @@ Test(follow, a_follower_gets_every_record_once_and_in_order_across_a_recorder_re
 	rpc_client_destroy(client);
 	int status = testutil_kill(pid, SIGTERM);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "clean stop: status %d", status);
+	char log[300];
+	snprintf(log, sizeof(log), "%s/recorder.log", dir);
+	char *text = testutil_read_file(log, NULL);
+	cr_assert(text == NULL || (strstr(text, "Sanitizer") == NULL &&
+	                           strstr(text, "runtime error: ") == NULL),
+	          "noetl-recorder: %s", text);
+	free(text);
 }
