@@ -260,12 +260,37 @@ static void emit_family(struct metrics_emitter *e, void *arg)
 	pthread_mutex_unlock(&q->snap_mu);
 }
 
-static void emit_totals(struct metrics_emitter *e, void *arg)
+/* Store-wide totals: which one a callback reports. */
+enum total { T_WRITES, T_WRITE_OPS, T_WRITE_SECONDS, T_DEPTH };
+
+static const struct {
+	const char *name, *help;
+	enum metrics_kind kind;
+} totals[] = {
+        [T_WRITES] = {"noetl_queue_synced_writes_total",
+                      "Synced writes of the queue store (each a group of calls).", METRICS_COUNTER},
+        [T_WRITE_OPS] = {"noetl_queue_synced_write_ops_total",
+                         "Operations (items, leases, acks ...) in those writes; divided by the "
+                         "writes, the group-commit batch size.",
+                         METRICS_COUNTER},
+        [T_WRITE_SECONDS] = {"noetl_queue_synced_write_seconds_total",
+                             "Time spent in synced writes.", METRICS_COUNTER},
+        [T_DEPTH] = {"noetl_queue_depth", "Ready, leased and delayed items of all tenants.",
+                     METRICS_GAUGE},
+};
+
+_Static_assert(sizeof(totals) / sizeof(totals[0]) == QUEUE_TOTALS, "QUEUE_TOTALS is their number");
+
+static void emit_total(struct metrics_emitter *e, void *arg)
 {
-	struct queue *q = arg;
+	struct total_arg *a = arg;
 	struct queue_store_totals t;
-	queue_store_totals(q->store, &t);
-	metrics_emit(e, NULL, (double)t.groups);
+	queue_store_totals(a->q->store, &t);
+	double v = a->which == T_WRITES          ? (double)t.groups
+	           : a->which == T_WRITE_OPS     ? (double)t.group_ops
+	           : a->which == T_WRITE_SECONDS ? (double)t.write_us / 1e6
+	                                         : (double)t.depth;
+	metrics_emit(e, NULL, v);
 }
 
 void queue_metrics_register(struct queue *q)
@@ -277,14 +302,22 @@ void queue_metrics_register(struct queue *q)
 		q->fam[i].q = q;
 		q->fam[i].f = &families[i];
 		if (metrics_callback(m, families[i].name, families[i].help, "tenant,queue",
-		                     families[i].kind, emit_family, &q->fam[i]) != 0)
+		                     families[i].kind, emit_family, &q->fam[i]) != 0) {
 			log_warn("queue: metric '%s' is registered already; not exported",
 			         families[i].name);
+			q->fam[i].q = NULL; /* not ours to unregister */
+		}
 	}
-	if (metrics_callback(m, "noetl_queue_synced_writes_total",
-	                     "Synced writes of the queue store (each a group of calls).", NULL,
-	                     METRICS_COUNTER, emit_totals, q) != 0)
-		log_warn("queue: metric 'noetl_queue_synced_writes_total' is registered already");
+	for (int i = 0; i < QUEUE_TOTALS; i++) {
+		q->tot[i].q = q;
+		q->tot[i].which = i;
+		if (metrics_callback(m, totals[i].name, totals[i].help, NULL, totals[i].kind,
+		                     emit_total, &q->tot[i]) != 0)
+			log_warn("queue: metric '%s' is registered already; not exported",
+			         totals[i].name);
+		else
+			q->tot[i].registered = true;
+	}
 	metrics_histogram(m, "noetl_queue_enqueue_seconds",
 	                  "Time from an Enqueue call's arrival to its durable reply.", NULL,
 	                  metrics_latency_buckets, metrics_latency_buckets_count, &q->m_enqueue);
@@ -300,5 +333,7 @@ void queue_metrics_unregister(struct queue *q)
 	for (size_t i = 0; i < NFAMILIES; i++)
 		if (q->fam[i].q == q)
 			metrics_unregister(m, families[i].name);
-	metrics_unregister(m, "noetl_queue_synced_writes_total");
+	for (int i = 0; i < QUEUE_TOTALS; i++)
+		if (q->tot[i].registered)
+			metrics_unregister(m, totals[i].name);
 }

@@ -7,6 +7,7 @@
 #define NOETL_QUEUE_SERVICE_PRIV_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "metrics.h"
@@ -15,6 +16,14 @@
 #include "store.h"
 
 #define QUEUE_FAMILIES 9 /* per-queue metric families (service_admin.c) */
+#define QUEUE_TOTALS   4 /* store-wide metrics (service_admin.c) */
+
+/* The argument of a store-wide metric's callback. */
+struct total_arg {
+	struct queue *q; /* whose store */
+	int which;       /* enum total in service_admin.c */
+	bool registered; /* its callback is registered */
+};
 
 struct family;
 
@@ -35,6 +44,7 @@ struct queue {
 	size_t nsnap;
 	int64_t snap_ms;                       /* monotonic time it was taken */
 	struct family_arg fam[QUEUE_FAMILIES]; /* arguments of the metric callbacks */
+	struct total_arg tot[QUEUE_TOTALS];
 };
 
 /* The queue of a handler's service argument. */

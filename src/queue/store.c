@@ -178,7 +178,7 @@ static void *writer_main(void *arg)
 		s->applied_gid = g->gid;
 		group_reset(g);
 		s->writing = false;
-		pthread_cond_broadcast(&s->applied_cv);
+		pthread_cond_broadcast(&s->applied_cv[g->gid % 2]);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -192,7 +192,7 @@ int store_commit(struct queue_store *s, uint64_t gid)
 		pthread_cond_signal(&s->writer_cv);
 	}
 	while (s->applied_gid < gid)
-		pthread_cond_wait(&s->applied_cv, &s->mu);
+		pthread_cond_wait(&s->applied_cv[gid % 2], &s->mu);
 	return s->failed_gid != 0 && s->failed_gid <= gid ? -EIO : 0;
 }
 
@@ -324,7 +324,8 @@ int queue_store_open(const struct queue_store_options *opt, struct queue_store *
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->dead_mu, NULL);
 	pthread_cond_init(&s->writer_cv, NULL);
-	pthread_cond_init(&s->applied_cv, NULL);
+	pthread_cond_init(&s->applied_cv[0], NULL);
+	pthread_cond_init(&s->applied_cv[1], NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -392,7 +393,8 @@ void queue_store_close(struct queue_store *s)
 	for (int i = 0; i < 2; i++)
 		group_release(&s->groups[i]);
 	pthread_cond_destroy(&s->writer_cv);
-	pthread_cond_destroy(&s->applied_cv);
+	pthread_cond_destroy(&s->applied_cv[0]);
+	pthread_cond_destroy(&s->applied_cv[1]);
 	pthread_cond_destroy(&s->ready_cv);
 	pthread_cond_destroy(&s->maint_cv);
 	pthread_mutex_destroy(&s->dead_mu);

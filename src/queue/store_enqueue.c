@@ -132,8 +132,9 @@ static uint64_t plan_enqueue(struct queue_store *s, Noetl__Item *const *items, s
 	return wait;
 }
 
-/* Adds one new item (not a duplicate) to the pending group. */
-static void add_item(struct queue_store *s, struct qqueue *q, const Noetl__Item *in, int64_t now)
+/* Packs a new item for storage: its attempts and history start empty and
+ * it is stamped with the time it was accepted. Malloc'ed. */
+static uint8_t *pack_new(const Noetl__Item *in, int64_t now, size_t *len)
 {
 	Noetl__Item it = *in;
 	it.attempt = 0;
@@ -141,14 +142,18 @@ static void add_item(struct queue_store *s, struct qqueue *q, const Noetl__Item 
 	it.history = NULL;
 	it.seq = 0;
 	it.enqueued_ms = now;
-	size_t plen;
-	uint8_t *packed = store_pack(&it, &plen);
-	store_append(s, q, packed, plen, it.not_before_ms, now);
-	free(packed);
+	return store_pack(&it, len);
+}
+
+/* Adds one new item (not a duplicate), packed, to the pending group. */
+static void add_item(struct queue_store *s, struct qqueue *q, const Noetl__Item *it,
+                     const uint8_t *packed, size_t plen, int64_t now)
+{
+	store_append(s, q, packed, plen, it->not_before_ms, now);
 	q->enqueued++;
 	store_depth(s, q, 1);
-	if (it.idempotency_key != NULL && it.idempotency_key[0] != '\0')
-		store_idem_add(s, it.tenant, it.idempotency_key, it.id, now);
+	if (it->idempotency_key != NULL && it->idempotency_key[0] != '\0')
+		store_idem_add(s, it->tenant, it->idempotency_key, it->id, now);
 }
 
 int queue_store_enqueue(struct queue_store *s, Noetl__Item *const *items, size_t n,
@@ -160,11 +165,22 @@ int queue_store_enqueue(struct queue_store *s, Noetl__Item *const *items, size_t
 		errlen = sizeof(ebuf);
 	}
 	memset(res, 0, n * sizeof(*res));
+	/* Encode before taking the lock: every caller waits on it. */
+	int64_t now = util_now_ms();
+	uint8_t **packed = calloc(n + 1, sizeof(*packed));
+	size_t *plen = calloc(n + 1, sizeof(*plen));
+	if (packed == NULL || plen == NULL) {
+		free(packed);
+		free(plen);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		packed[i] = pack_new(items[i], now, &plen[i]);
+
 	pthread_mutex_lock(&s->mu);
 	int rc = store_check(s);
 	if (rc != 0)
 		goto out;
-	int64_t now = util_now_ms();
 	struct qmap *plans = qmap_create();
 	uint64_t wait = plan_enqueue(s, items, n, res, plans, now);
 	rc = check_limits(s, plans, items, n, res, err, errlen);
@@ -180,8 +196,7 @@ int queue_store_enqueue(struct queue_store *s, Noetl__Item *const *items, size_t
 		rc = store_get_queue(s, items[i]->tenant, items[i]->queue, &q, err, errlen);
 		if (rc != 0) /* checked above; cannot happen */
 			goto out;
-		add_item(s, q, items[i], now);
-		res[i].id = util_xstrdup(items[i]->id);
+		add_item(s, q, items[i], packed[i], plen[i], now);
 		added = true;
 	}
 	uint64_t gid = added ? s->pending->gid : wait;
@@ -189,13 +204,18 @@ int queue_store_enqueue(struct queue_store *s, Noetl__Item *const *items, size_t
 		rc = store_commit(s, gid > wait ? gid : wait);
 out:
 	pthread_mutex_unlock(&s->mu);
-	if (rc != 0) {
-		for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
+		free(packed[i]);
+		if (rc == 0 && !res[i].duplicate)
+			res[i].id = util_xstrdup(items[i]->id);
+		if (rc != 0) {
 			free(res[i].id);
 			res[i].id = NULL;
 			res[i].duplicate = false;
 		}
 	}
+	free(packed);
+	free(plen);
 	return rc;
 }
 
@@ -213,8 +233,12 @@ int store_add_follow_up(struct queue_store *s, const Noetl__Item *it, int64_t no
 	}
 	struct qqueue *q;
 	int rc = store_get_queue(s, it->tenant, it->queue, &q, err, errlen);
-	if (rc == 0)
-		add_item(s, q, it, now);
+	if (rc == 0) {
+		size_t plen;
+		uint8_t *packed = pack_new(it, now, &plen);
+		add_item(s, q, it, packed, plen, now);
+		free(packed);
+	}
 	return rc;
 }
 
@@ -227,15 +251,21 @@ static int cmp_stat(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->queue, y->queue);
 }
 
-/* Age of q's oldest ready item (its first acceptance). */
-static int64_t oldest_age(struct queue_store *s, struct qqueue *q, int64_t now)
+/* Age of the oldest ready item of tenant/queue, the one at seq head (when
+ * it was first accepted). Read without the store's lock: if a lease takes it
+ * meanwhile, the age is merely a moment old. */
+static int64_t oldest_age(struct queue_store *s, const char *tenant, const char *queue,
+                          uint64_t head, int64_t now)
 {
-	if (q->head >= q->visible)
-		return 0;
 	uint8_t k[KEY_MAX];
+	size_t tl = strlen(tenant), ql = strlen(queue);
+	k[0] = 'R';
+	memcpy(k + 1, tenant, tl + 1);
+	memcpy(k + 2 + tl, queue, ql + 1);
+	util_put_be64(k + 3 + tl + ql, head);
 	void *v = NULL;
 	size_t vl = 0;
-	if (kv_get(s->kv, k, key_ready(k, q, q->head), &v, &vl) != 0)
+	if (kv_get(s->kv, k, 11 + tl + ql, &v, &vl) != 0)
 		return 0;
 	int64_t age = 0;
 	Noetl__Item *it = noetl__item__unpack(NULL, vl, v);
@@ -272,15 +302,14 @@ int queue_store_stats(struct queue_store *s, const char *tenant, struct queue_st
 	struct qtenant *only = all ? NULL : qmap_get(s->tenants, tenant, strlen(tenant));
 	if (only != NULL)
 		cap = only->nqueues;
-	v = calloc(cap > 0 ? cap : 1, sizeof(*v));
-	if (v == NULL) {
+	v = calloc(cap + 1, sizeof(*v));
+	struct qqueue **qs = calloc(cap + 1, sizeof(*qs));
+	uint64_t *heads = calloc(cap + 1, sizeof(*heads)); /* head seq, if items are ready */
+	if (v == NULL || qs == NULL || heads == NULL) {
 		pthread_mutex_unlock(&s->mu);
-		return -ENOMEM;
-	}
-	struct qqueue **qs = calloc(cap > 0 ? cap : 1, sizeof(*qs));
-	if (qs == NULL) {
 		free(v);
-		pthread_mutex_unlock(&s->mu);
+		free(qs);
+		free(heads);
 		return -ENOMEM;
 	}
 	if (only != NULL) {
@@ -300,7 +329,7 @@ int queue_store_stats(struct queue_store *s, const char *tenant, struct queue_st
 		st->leased = q->leased;
 		st->delayed = q->delayed;
 		st->dead = q->dead;
-		st->oldest_age_ms = oldest_age(s, q, now);
+		heads[i] = q->head < q->visible ? q->head : UINT64_MAX; /* age: below */
 		st->enqueued = q->enqueued;
 		st->acked = q->acked;
 		st->failed = q->failed;
@@ -308,6 +337,10 @@ int queue_store_stats(struct queue_store *s, const char *tenant, struct queue_st
 	}
 	pthread_mutex_unlock(&s->mu);
 	free(qs);
+	for (size_t i = 0; i < len; i++)
+		if (heads[i] != UINT64_MAX)
+			v[i].oldest_age_ms = oldest_age(s, v[i].tenant, v[i].queue, heads[i], now);
+	free(heads);
 	qsort(v, len, sizeof(*v), cmp_stat);
 	*out = v;
 	*n = len;

@@ -392,7 +392,7 @@ static int find_lease(struct queue_store *s, const uint8_t *token, size_t tlen, 
 	f->val = NULL;
 	int rc = kv_get(s->kv, k, key_lease(k, f->id), &f->val, &vl);
 	if (rc != 0)
-		return rc == -ENOENT ? -ENOENT : rc;
+		return rc; /* -ENOENT: no such lease (any more) */
 	rc = -ENOENT;
 	if (!store_parse_lease(f->val, vl, &f->l)) {
 		log_error("queue: lease %llu has an unreadable record", (unsigned long long)f->id);

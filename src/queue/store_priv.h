@@ -97,17 +97,18 @@ struct queue_store {
 	struct queue_store_options opt; /* options, defaults filled in */
 	struct kv *kv;                  /* the store */
 
-	pthread_mutex_t mu;        /* everything below, and the order of operations */
-	pthread_cond_t writer_cv;  /* the writer waits for work */
-	pthread_cond_t applied_cv; /* callers wait for their group */
-	pthread_cond_t ready_cv;   /* leases wait for items (CLOCK_MONOTONIC) */
-	pthread_cond_t maint_cv;   /* the maintenance thread sleeps (CLOCK_MONOTONIC) */
-	struct qgroup groups[2];   /* the pending one and the one being written */
-	struct qgroup *pending;    /* where operations go */
-	uint64_t applied_gid;      /* groups up to this one are written */
-	uint64_t failed_gid;       /* the first group whose write failed (0: none) */
-	bool writing;              /* the writer is writing the other group */
-	bool stopping;             /* close has begun */
+	pthread_mutex_t mu;           /* everything below, and the order of operations */
+	pthread_cond_t writer_cv;     /* the writer waits for work */
+	pthread_cond_t applied_cv[2]; /* callers wait for their group: [gid % 2], so a
+	                                 written group wakes only its own callers */
+	pthread_cond_t ready_cv;      /* leases wait for items (CLOCK_MONOTONIC) */
+	pthread_cond_t maint_cv;      /* the maintenance thread sleeps (CLOCK_MONOTONIC) */
+	struct qgroup groups[2];      /* the pending one and the one being written */
+	struct qgroup *pending;       /* where operations go */
+	uint64_t applied_gid;         /* groups up to this one are written */
+	uint64_t failed_gid;          /* the first group whose write failed (0: none) */
+	bool writing;                 /* the writer is writing the other group */
+	bool stopping;                /* close has begun */
 
 	struct qmap *tenants; /* name -> struct qtenant */
 	struct qmap *queues;  /* "tenant 0 queue 0" -> struct qqueue */
