@@ -12,6 +12,7 @@
 	X(queue) \
 	X(recorder) \
 	X(events) \
+	X(schema) \
 	/* one line per module above this one */
 /* clang-format on */
 

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct httpd {
 	nng_tls_config *tls;
 	int nworkers;
 	int queue_max;
+	int max_outstanding; /* 0 = no limit */
 	size_t max_body;
 	int body_timeout_ms;
 	pthread_t *threads;
@@ -82,6 +84,7 @@ struct httpd_req {
 	size_t body_len;
 	nng_http_res *res; /* the reply, handed to nng at finish */
 	bool replied;      /* httpd_reply was called */
+	atomic_int holds;  /* the running handler, plus one for httpd_defer */
 	int64_t start_us;
 };
 
@@ -259,8 +262,23 @@ static void finish(struct httpd_req *r, int err)
 
 static void run(struct httpd_req *r)
 {
+	atomic_store(&r->holds, 1);
 	r->route->fn(r, r->route->arg);
-	finish(r, 0);
+	/* A deferred request is finished by httpd_complete, here only if that
+	 * came before the handler returned: whoever lets go last finishes. */
+	if (atomic_fetch_sub(&r->holds, 1) == 1)
+		finish(r, 0);
+}
+
+void httpd_defer(struct httpd_req *r)
+{
+	atomic_fetch_add(&r->holds, 1);
+}
+
+void httpd_complete(struct httpd_req *r)
+{
+	if (atomic_fetch_sub(&r->holds, 1) == 1)
+		finish(r, 0);
 }
 
 /* Queues r for a worker, runs it here if inline, or sheds it. */
@@ -484,9 +502,29 @@ static void on_request(nng_aio *aio)
 
 	pthread_mutex_lock(&h->mu);
 	bool stopping = h->stopping;
-	if (!stopping)
+	bool full = h->max_outstanding > 0 && h->outstanding >= h->max_outstanding;
+	if (!stopping && !full)
 		h->outstanding++;
 	pthread_mutex_unlock(&h->mu);
+	if (full && !stopping) {
+		/* Shed before reading the body: what is in flight, bodies
+		 * included, stays bounded. */
+		struct httpd_req tmp = {.h = h, .method = method};
+		httpd_reply_header(&tmp, "Retry-After", "1");
+		if (has_body)
+			httpd_reply_header(&tmp, "Connection", "close");
+		if (httpd_replyf(&tmp, 503, "overloaded: %d requests in progress; retry later",
+		                 h->max_outstanding) != 0) {
+			if (tmp.res != NULL)
+				nng_http_res_free(tmp.res);
+			nng_aio_finish(aio, NNG_ENOMEM);
+		} else {
+			count(h, &tmp, 503);
+			nng_aio_set_output(aio, 0, tmp.res);
+			nng_aio_finish(aio, 0);
+		}
+		goto reject;
+	}
 	if (stopping) {
 		nng_aio_finish(aio, NNG_ECLOSED);
 		free(r->uri);
@@ -629,6 +667,7 @@ int httpd_create(const char *url, const struct httpd_options *opt, struct httpd 
 	h->tls = opt->tls;
 	h->nworkers = opt->workers > 0 ? opt->workers : DEFAULT_WORKERS;
 	h->queue_max = opt->queue_max > 0 ? opt->queue_max : DEFAULT_QUEUE_MAX;
+	h->max_outstanding = opt->max_outstanding > 0 ? opt->max_outstanding : 0;
 	h->max_body = opt->max_body > 0 ? opt->max_body : DEFAULT_MAX_BODY;
 	h->body_timeout_ms = opt->body_timeout_ms > 0 ? opt->body_timeout_ms : DEFAULT_BODY_TIMEOUT;
 	int rv = -ENOMEM;

@@ -67,6 +67,9 @@ struct httpd_options {
 	void *ready_arg;         /* passed to ready (borrowed) */
 	int workers;             /* handler threads; default 4 */
 	int queue_max;           /* requests waiting for a worker before 503; default 256 */
+	int max_outstanding;     /* requests accepted and not yet answered (reading their
+	                            body, queued, running or deferred); beyond, 503 with
+	                            Retry-After before the body is read; 0 = no limit */
 	size_t max_body;         /* default body limit of routes; default 1 MiB */
 	int body_timeout_ms;     /* a body must arrive within this; default 30000 */
 	nng_tls_config *tls;     /* for https:// URLs (borrowed; held by nng) */
@@ -124,6 +127,18 @@ const char *httpd_req_query(const struct httpd_req *r);
 const char *httpd_req_header(const struct httpd_req *r, const char *name);
 /* The body; *len = 0 and a non-NULL pointer when there is none. */
 const void *httpd_req_body(const struct httpd_req *r, size_t *len);
+
+/*
+ * Deferring: a handler that waits for something (a batched write, say)
+ * without blocking its thread calls httpd_defer(r) and returns; the request
+ * (method, path, headers, body) stays valid, and the reply is sent when
+ * httpd_complete(r) is called, from any thread, after httpd_reply. Every
+ * httpd_defer needs exactly one httpd_complete; r must not be touched after
+ * it. This lets HTTPD_INLINE handlers wait without holding an nng thread or
+ * a worker. httpd_destroy waits for deferred requests to complete.
+ */
+void httpd_defer(struct httpd_req *r);
+void httpd_complete(struct httpd_req *r);
 
 /* --- inside a handler: the reply ---------------------------------------- */
 

@@ -9,17 +9,17 @@
 
 #include "log.h"
 
-struct batcher {
-	struct batcher_options o;
+struct listener_batcher {
+	struct listener_batcher_options o;
 	char *token;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct batch_job *head, *tail; /* waiting jobs, FIFO */
-	size_t pending;                /* items in them */
+	struct listener_batch_job *head, *tail; /* waiting jobs, FIFO */
+	size_t pending;                         /* items in them */
 	bool stop;
 	pthread_t *threads;
 	int nthreads;
-	struct batcher_stats st; /* under mu */
+	struct listener_batcher_stats st; /* under mu */
 };
 
 /* Statuses that one request of a batch may have caused alone. */
@@ -39,7 +39,7 @@ static bool splittable(int st)
 	}
 }
 
-static void count(struct batcher *b, size_t items, size_t jobs, bool failed)
+static void count(struct listener_batcher *b, size_t items, size_t jobs, bool failed)
 {
 	pthread_mutex_lock(&b->mu);
 	b->st.calls++;
@@ -56,7 +56,8 @@ static void count(struct batcher *b, size_t items, size_t jobs, bool failed)
  * RESOURCE_EXHAUSTED (depth limits are per tenant), else one by one.
  * by_tenant: the jobs already share one tenant.
  */
-static void send_jobs(struct batcher *b, struct batch_job **jobs, size_t n, bool by_tenant)
+static void send_jobs(struct listener_batcher *b, struct listener_batch_job **jobs, size_t n,
+                      bool by_tenant)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
@@ -91,8 +92,9 @@ static void send_jobs(struct batcher *b, struct batch_job **jobs, size_t n, bool
 	if (st == NOETL__STATUS__OK) {
 		size_t off = 0;
 		for (size_t i = 0; i < n; i++) {
+			size_t jn = jobs[i]->n; /* done() frees the job */
 			jobs[i]->done(jobs[i], st, NULL, rep->results + off);
-			off += jobs[i]->n;
+			off += jn;
 		}
 		protobuf_c_message_free_unpacked(out, NULL);
 		return;
@@ -104,7 +106,7 @@ static void send_jobs(struct batcher *b, struct batch_job **jobs, size_t n, bool
 		if (st == NOETL__STATUS__RESOURCE_EXHAUSTED && !by_tenant) {
 			/* group by tenant, keeping the order within each */
 			bool *done = calloc(n, sizeof(bool));
-			struct batch_job **grp = malloc(n * sizeof(*grp));
+			struct listener_batch_job **grp = malloc(n * sizeof(*grp));
 			if (done == NULL || grp == NULL) {
 				free(done);
 				free(grp);
@@ -154,9 +156,9 @@ static void send_jobs(struct batcher *b, struct batch_job **jobs, size_t n, bool
 
 static void *sender(void *arg)
 {
-	struct batcher *b = arg;
+	struct listener_batcher *b = arg;
 	size_t cap = 64;
-	struct batch_job **jobs = malloc(cap * sizeof(*jobs));
+	struct listener_batch_job **jobs = malloc(cap * sizeof(*jobs));
 	pthread_mutex_lock(&b->mu);
 	for (;;) {
 		while (b->head == NULL && !b->stop)
@@ -179,13 +181,14 @@ static void *sender(void *arg)
 		size_t n = 0, total = 0;
 		while (b->head != NULL && (n == 0 || total + b->head->n <= b->o.max_batch)) {
 			if (n == cap || jobs == NULL) {
-				struct batch_job **nj = realloc(jobs, cap * 2 * sizeof(*jobs));
+				struct listener_batch_job **nj =
+				        realloc(jobs, cap * 2 * sizeof(*jobs));
 				if (nj == NULL)
 					break;
 				jobs = nj;
 				cap *= 2;
 			}
-			struct batch_job *j = b->head;
+			struct listener_batch_job *j = b->head;
 			b->head = j->next;
 			if (b->head == NULL)
 				b->tail = NULL;
@@ -205,9 +208,10 @@ static void *sender(void *arg)
 	return NULL;
 }
 
-int batcher_create(const struct batcher_options *opt, struct batcher **out)
+int listener_batcher_create(const struct listener_batcher_options *opt,
+                            struct listener_batcher **out)
 {
-	struct batcher *b = calloc(1, sizeof(*b));
+	struct listener_batcher *b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return -ENOMEM;
 	b->o = *opt;
@@ -232,7 +236,7 @@ int batcher_create(const struct batcher_options *opt, struct batcher **out)
 	pthread_cond_init(&b->cv, NULL);
 	for (; b->nthreads < b->o.senders; b->nthreads++) {
 		if (pthread_create(&b->threads[b->nthreads], NULL, sender, b) != 0) {
-			batcher_destroy(b);
+			listener_batcher_destroy(b);
 			return -EAGAIN;
 		}
 	}
@@ -240,7 +244,7 @@ int batcher_create(const struct batcher_options *opt, struct batcher **out)
 	return 0;
 }
 
-void batcher_destroy(struct batcher *b)
+void listener_batcher_destroy(struct listener_batcher *b)
 {
 	if (b == NULL)
 		return;
@@ -250,10 +254,10 @@ void batcher_destroy(struct batcher *b)
 	pthread_mutex_unlock(&b->mu);
 	for (int i = 0; i < b->nthreads; i++)
 		pthread_join(b->threads[i], NULL);
-	struct batch_job *j = b->head;
+	struct listener_batch_job *j = b->head;
 	b->head = b->tail = NULL;
 	while (j != NULL) {
-		struct batch_job *next = j->next;
+		struct listener_batch_job *next = j->next;
 		j->done(j, NOETL__STATUS__UNAVAILABLE, "the listener is shutting down", NULL);
 		j = next;
 	}
@@ -264,7 +268,7 @@ void batcher_destroy(struct batcher *b)
 	free(b);
 }
 
-int batcher_submit(struct batcher *b, struct batch_job *job)
+int listener_batcher_submit(struct listener_batcher *b, struct listener_batch_job *job)
 {
 	pthread_mutex_lock(&b->mu);
 	if (b->stop) {
@@ -288,7 +292,7 @@ int batcher_submit(struct batcher *b, struct batch_job *job)
 	return 0;
 }
 
-void batcher_stats(struct batcher *b, struct batcher_stats *out)
+void listener_batcher_stats(struct listener_batcher *b, struct listener_batcher_stats *out)
 {
 	pthread_mutex_lock(&b->mu);
 	*out = b->st;

@@ -33,25 +33,25 @@
 #include "queue.pb-c.h"
 #include "rpc.h"
 
-struct batcher;
-struct batch_job;
+struct listener_batcher;
+struct listener_batch_job;
 
 /* Outcome of a job: status OK with one result per item (borrowed for the
  * call), or a failure status and message. */
-typedef void (*batch_done_fn)(struct batch_job *job, int status, const char *msg,
-                              Noetl__EnqueueResult *const *results);
+typedef void (*listener_batch_done_fn)(struct listener_batch_job *job, int status, const char *msg,
+                                       Noetl__EnqueueResult *const *results);
 
 /* A request's items; embedded in the caller's request state. The items and
  * the job are borrowed until done is called. */
-struct batch_job {
+struct listener_batch_job {
 	Noetl__Item **items; /* n items, all of tenant */
 	size_t n;
-	const char *tenant;     /* for per-tenant retries */
-	batch_done_fn done;     /* called once, on a sender thread */
-	struct batch_job *next; /* internal */
+	const char *tenant;              /* for per-tenant retries */
+	listener_batch_done_fn done;     /* called once, on a sender thread */
+	struct listener_batch_job *next; /* internal */
 };
 
-struct batcher_options {
+struct listener_batcher_options {
 	struct rpc_client *queue; /* borrowed; must outlive the batcher */
 	const char *token;        /* credentials for the Queue; NULL = none */
 	int senders;              /* concurrent Enqueue calls; 0 = 4 */
@@ -61,7 +61,7 @@ struct batcher_options {
 	int call_timeout_ms;      /* per Enqueue; 0 = 5000 */
 };
 
-struct batcher_stats {
+struct listener_batcher_stats {
 	uint64_t calls;    /* Enqueue calls made */
 	uint64_t items;    /* items sent */
 	uint64_t jobs;     /* jobs completed */
@@ -70,16 +70,17 @@ struct batcher_stats {
 	size_t pending;    /* items waiting now */
 };
 
-int batcher_create(const struct batcher_options *opt, struct batcher **out);
+int listener_batcher_create(const struct listener_batcher_options *opt,
+                            struct listener_batcher **out);
 
 /* Completes the jobs in flight, fails the waiting ones with UNAVAILABLE
  * ("shutting down"), joins the senders and frees. Accepts NULL. */
-void batcher_destroy(struct batcher *b);
+void listener_batcher_destroy(struct listener_batcher *b);
 
 /* Queues a job. 0, or -EAGAIN when max_pending items wait already, or
  * -ESHUTDOWN; done is not called when submit fails. */
-int batcher_submit(struct batcher *b, struct batch_job *job);
+int listener_batcher_submit(struct listener_batcher *b, struct listener_batch_job *job);
 
-void batcher_stats(struct batcher *b, struct batcher_stats *out);
+void listener_batcher_stats(struct listener_batcher *b, struct listener_batcher_stats *out);
 
 #endif

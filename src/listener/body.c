@@ -64,7 +64,7 @@ static size_t skip_value(const char *t, size_t len, size_t i)
 	return len;
 }
 
-bool body_data_spans(const char *t, size_t len, struct body_span *out, size_t n)
+bool listener_body_data_spans(const char *t, size_t len, struct listener_body_span *out, size_t n)
 {
 	size_t i = skip_ws(t, len, 0);
 	if (i >= len || t[i] != '{')
@@ -101,7 +101,7 @@ bool body_data_spans(const char *t, size_t len, struct body_span *out, size_t n)
 	return false;
 }
 
-size_t body_compact(const char *src, size_t len, char *dst)
+size_t listener_body_compact(const char *src, size_t len, char *dst)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -131,14 +131,15 @@ static void hmac_hex(const char *secret, const void *body, size_t len, char out[
 	out[64] = '\0';
 }
 
-void body_signature(const char *secret, const void *body, size_t len, char out[72])
+void listener_body_signature(const char *secret, const void *body, size_t len, char out[72])
 {
 	char hex[65];
 	hmac_hex(secret, body, len, hex);
 	snprintf(out, 72, "sha256=%s", hex);
 }
 
-bool body_signature_ok(const char *secret, const void *body, size_t len, const char *header)
+bool listener_body_signature_ok(const char *secret, const void *body, size_t len,
+                                const char *header)
 {
 	if (header == NULL || strncasecmp(header, "sha256=", 7) != 0)
 		return false;
@@ -159,7 +160,7 @@ bool body_signature_ok(const char *secret, const void *body, size_t len, const c
 	return util_ct_equal(given, want, 64);
 }
 
-bool body_is_json_type(const char *ct)
+bool listener_body_is_json_type(const char *ct)
 {
 	if (ct == NULL)
 		return false;

@@ -36,9 +36,9 @@ struct dpkg {
 };
 
 struct dtenant {
-	struct lmap *events;   /* id -> struct devent */
-	struct lmap *packages; /* id -> struct dpkg */
-	struct lmap *secrets;  /* event id -> malloc'ed secret */
+	struct listener_map *events;   /* id -> struct devent */
+	struct listener_map *packages; /* id -> struct dpkg */
+	struct listener_map *secrets;  /* event id -> malloc'ed secret */
 };
 
 struct dtoken {
@@ -47,12 +47,12 @@ struct dtoken {
 };
 
 struct state {
-	struct lmap *tenants; /* id -> struct dtenant */
-	struct lmap *tokens;  /* hex sha256 -> struct dtoken */
-	size_t events;        /* events over all tenants, for metrics */
+	struct listener_map *tenants; /* id -> struct dtenant */
+	struct listener_map *tokens;  /* hex sha256 -> struct dtoken */
+	size_t events;                /* events over all tenants, for metrics */
 };
 
-struct defs {
+struct listener_defs {
 	pthread_rwlock_t lock;
 	struct state st;   /* under lock */
 	bool loaded;       /* a snapshot was applied */
@@ -109,12 +109,12 @@ static void tenant_free(struct dtenant *t)
 {
 	if (t == NULL)
 		return;
-	lmap_each(t->events, drop_event, NULL);
-	lmap_each(t->packages, drop_pkg, NULL);
-	lmap_each(t->secrets, drop_str, NULL);
-	lmap_destroy(t->events);
-	lmap_destroy(t->packages);
-	lmap_destroy(t->secrets);
+	listener_map_each(t->events, drop_event, NULL);
+	listener_map_each(t->packages, drop_pkg, NULL);
+	listener_map_each(t->secrets, drop_str, NULL);
+	listener_map_destroy(t->events);
+	listener_map_destroy(t->packages);
+	listener_map_destroy(t->secrets);
 	free(t);
 }
 
@@ -145,18 +145,18 @@ static bool drop_token(const char *key, void *val, void *arg)
 
 static void state_release(struct state *s)
 {
-	lmap_each(s->tenants, drop_tenant, NULL);
-	lmap_each(s->tokens, drop_token, NULL);
-	lmap_destroy(s->tenants);
-	lmap_destroy(s->tokens);
+	listener_map_each(s->tenants, drop_tenant, NULL);
+	listener_map_each(s->tokens, drop_token, NULL);
+	listener_map_destroy(s->tenants);
+	listener_map_destroy(s->tokens);
 	memset(s, 0, sizeof(*s));
 }
 
 static int state_init(struct state *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->tenants = lmap_create();
-	s->tokens = lmap_create();
+	s->tenants = listener_map_create();
+	s->tokens = listener_map_create();
 	if (s->tenants == NULL || s->tokens == NULL) {
 		state_release(s);
 		return -ENOMEM;
@@ -173,17 +173,17 @@ static char *dup_or_null(const char *s)
 
 static struct dtenant *tenant_get(struct state *s, const char *id, bool create)
 {
-	struct dtenant *t = lmap_get(s->tenants, id);
+	struct dtenant *t = listener_map_get(s->tenants, id);
 	if (t != NULL || !create)
 		return t;
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;
-	t->events = lmap_create();
-	t->packages = lmap_create();
-	t->secrets = lmap_create();
+	t->events = listener_map_create();
+	t->packages = listener_map_create();
+	t->secrets = listener_map_create();
 	if (t->events == NULL || t->packages == NULL || t->secrets == NULL ||
-	    lmap_put(s->tenants, id, t, NULL) != 0) {
+	    listener_map_put(s->tenants, id, t, NULL) != 0) {
 		tenant_free(t);
 		return NULL;
 	}
@@ -225,13 +225,13 @@ static void effective_retry(const Noetl__Package *p, const Noetl__EventDef *ev,
 /* Removes the events package id of tenant t owns, and the package. */
 static void package_remove(struct state *s, struct dtenant *t, const char *id)
 {
-	struct dpkg *p = lmap_remove(t->packages, id);
+	struct dpkg *p = listener_map_remove(t->packages, id);
 	if (p == NULL)
 		return;
 	for (size_t i = 0; i < p->n; i++) {
-		struct devent *e = lmap_get(t->events, p->events[i]);
+		struct devent *e = listener_map_get(t->events, p->events[i]);
 		if (e != NULL && strcmp(e->package, id) == 0) {
-			lmap_remove(t->events, p->events[i]);
+			listener_map_remove(t->events, p->events[i]);
 			event_free(e);
 			s->events--;
 		}
@@ -252,7 +252,7 @@ static int package_add(struct state *s, const Noetl__Package *p)
 	if (pk == NULL)
 		return -ENOMEM;
 	pk->events = calloc(p->n_jobs + 1, sizeof(char *));
-	if (pk->events == NULL || lmap_put(t->packages, p->id, pk, NULL) != 0) {
+	if (pk->events == NULL || listener_map_put(t->packages, p->id, pk, NULL) != 0) {
 		pkg_free(pk);
 		return -ENOMEM;
 	}
@@ -277,7 +277,7 @@ static int package_add(struct state *s, const Noetl__Package *p)
 		}
 		pk->n++;
 		void *old = NULL;
-		if (lmap_put(t->events, ev->id, e, &old) != 0) {
+		if (listener_map_put(t->events, ev->id, e, &old) != 0) {
 			event_free(e);
 			return -ENOMEM;
 		}
@@ -306,7 +306,8 @@ static int token_add(struct state *s, const Noetl__TokenInfo *ti)
 	t->tenant = strdup(ti->tenant);
 	t->id = strdup(ti->id != NULL ? ti->id : "");
 	void *old = NULL;
-	if (t->tenant == NULL || t->id == NULL || lmap_put(s->tokens, ti->hash, t, &old) != 0) {
+	if (t->tenant == NULL || t->id == NULL ||
+	    listener_map_put(s->tokens, ti->hash, t, &old) != 0) {
 		token_free(t);
 		return -ENOMEM;
 	}
@@ -335,9 +336,9 @@ static void token_remove(struct state *s, const Noetl__TokenInfo *ti)
 	if (ti == NULL || ti->tenant == NULL)
 		return;
 	if (ti->hash != NULL && ti->hash[0] != '\0') {
-		struct dtoken *t = lmap_get(s->tokens, ti->hash);
+		struct dtoken *t = listener_map_get(s->tokens, ti->hash);
 		if (t != NULL && strcmp(t->tenant, ti->tenant) == 0) {
-			lmap_remove(s->tokens, ti->hash);
+			listener_map_remove(s->tokens, ti->hash);
 			token_free(t);
 		}
 		return;
@@ -345,7 +346,7 @@ static void token_remove(struct state *s, const Noetl__TokenInfo *ti)
 	if (ti->id == NULL || ti->id[0] == '\0')
 		return;
 	struct match m = {ti->tenant, ti->id};
-	lmap_each(s->tokens, drop_matching_token, &m);
+	listener_map_each(s->tokens, drop_matching_token, &m);
 }
 
 static int secret_set(struct state *s, const Noetl__WebhookSecret *ws)
@@ -356,12 +357,12 @@ static int secret_set(struct state *s, const Noetl__WebhookSecret *ws)
 	if (t == NULL)
 		return (ws->secret != NULL && ws->secret[0] != '\0') ? -ENOMEM : 0;
 	if (ws->secret == NULL || ws->secret[0] == '\0') {
-		free(lmap_remove(t->secrets, ws->event));
+		free(listener_map_remove(t->secrets, ws->event));
 		return 0;
 	}
 	char *v = strdup(ws->secret);
 	void *old = NULL;
-	if (v == NULL || lmap_put(t->secrets, ws->event, v, &old) != 0) {
+	if (v == NULL || listener_map_put(t->secrets, ws->event, v, &old) != 0) {
 		free(v);
 		return -ENOMEM;
 	}
@@ -371,20 +372,20 @@ static int secret_set(struct state *s, const Noetl__WebhookSecret *ws)
 
 static void tenant_remove(struct state *s, const char *id)
 {
-	struct dtenant *t = lmap_remove(s->tenants, id);
+	struct dtenant *t = listener_map_remove(s->tenants, id);
 	if (t != NULL) {
-		s->events -= lmap_count(t->events);
+		s->events -= listener_map_count(t->events);
 		tenant_free(t);
 	}
 	struct match m = {id, NULL};
-	lmap_each(s->tokens, drop_matching_token, &m);
+	listener_map_each(s->tokens, drop_matching_token, &m);
 }
 
 /* --- public -------------------------------------------------------------- */
 
-int defs_create(struct defs **out)
+int listener_defs_create(struct listener_defs **out)
 {
-	struct defs *d = calloc(1, sizeof(*d));
+	struct listener_defs *d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return -ENOMEM;
 	if (state_init(&d->st) != 0) {
@@ -396,7 +397,7 @@ int defs_create(struct defs **out)
 	return 0;
 }
 
-void defs_destroy(struct defs *d)
+void listener_defs_destroy(struct listener_defs *d)
 {
 	if (d == NULL)
 		return;
@@ -405,7 +406,7 @@ void defs_destroy(struct defs *d)
 	free(d);
 }
 
-int defs_load_snapshot(struct defs *d, const Noetl__Snapshot *snap)
+int listener_defs_load_snapshot(struct listener_defs *d, const Noetl__Snapshot *snap)
 {
 	struct state s;
 	int rv = state_init(&s);
@@ -435,7 +436,7 @@ int defs_load_snapshot(struct defs *d, const Noetl__Snapshot *snap)
 	return 0;
 }
 
-int defs_apply(struct defs *d, uint64_t rev, const Noetl__DefinitionChange *c)
+int listener_defs_apply(struct listener_defs *d, uint64_t rev, const Noetl__DefinitionChange *c)
 {
 	int rv = 0;
 	pthread_rwlock_wrlock(&d->lock);
@@ -482,7 +483,7 @@ int defs_apply(struct defs *d, uint64_t rev, const Noetl__DefinitionChange *c)
 	return rv;
 }
 
-bool defs_loaded(struct defs *d)
+bool listener_defs_loaded(struct listener_defs *d)
 {
 	pthread_rwlock_rdlock(&d->lock);
 	bool v = d->loaded;
@@ -490,7 +491,7 @@ bool defs_loaded(struct defs *d)
 	return v;
 }
 
-uint64_t defs_revision(struct defs *d)
+uint64_t listener_defs_revision(struct listener_defs *d)
 {
 	pthread_rwlock_rdlock(&d->lock);
 	uint64_t v = d->revision;
@@ -498,47 +499,49 @@ uint64_t defs_revision(struct defs *d)
 	return v;
 }
 
-bool defs_has_tenant(struct defs *d, const char *tenant)
+bool listener_defs_has_tenant(struct listener_defs *d, const char *tenant)
 {
 	pthread_rwlock_rdlock(&d->lock);
-	bool v = lmap_get(d->st.tenants, tenant) != NULL;
+	bool v = listener_map_get(d->st.tenants, tenant) != NULL;
 	pthread_rwlock_unlock(&d->lock);
 	return v;
 }
 
-enum defs_auth defs_check_token(struct defs *d, const char *tenant, const char *token, size_t len)
+enum listener_defs_auth listener_defs_check_token(struct listener_defs *d, const char *tenant,
+                                                  const char *token, size_t len)
 {
 	char hex[65];
 	util_sha256_hex(token, len, hex);
-	enum defs_auth a = DEFS_AUTH_UNKNOWN;
+	enum listener_defs_auth a = LISTENER_AUTH_UNKNOWN;
 	pthread_rwlock_rdlock(&d->lock);
 	/* The map finds the entry by the hash; comparing the stored key again
 	 * in constant time keeps the final decision free of early exits. */
-	struct dtoken *t = lmap_get(d->st.tokens, hex);
+	struct dtoken *t = listener_map_get(d->st.tokens, hex);
 	if (t != NULL) {
 		size_t tl = strlen(t->tenant), ql = strlen(tenant);
 		bool same = tl == ql && util_ct_equal(t->tenant, tenant, tl);
-		a = same ? DEFS_AUTH_OK : DEFS_AUTH_OTHER_TENANT;
+		a = same ? LISTENER_AUTH_OK : LISTENER_AUTH_OTHER_TENANT;
 	}
 	pthread_rwlock_unlock(&d->lock);
 	return a;
 }
 
-int defs_lookup_event(struct defs *d, const char *tenant, const char *event, struct defs_event *out)
+int listener_defs_lookup_event(struct listener_defs *d, const char *tenant, const char *event,
+                               struct listener_defs_event *out)
 {
 	int rv = -ENOENT;
 	pthread_rwlock_rdlock(&d->lock);
-	struct dtenant *t = lmap_get(d->st.tenants, tenant);
-	struct devent *e = t != NULL ? lmap_get(t->events, event) : NULL;
+	struct dtenant *t = listener_map_get(d->st.tenants, tenant);
+	struct devent *e = t != NULL ? listener_map_get(t->events, event) : NULL;
 	if (e != NULL) {
-		struct defs_event v;
+		struct listener_defs_event v;
 		memset(&v, 0, sizeof(v));
 		snprintf(v.package, sizeof(v.package), "%s", e->package);
 		snprintf(v.queue, sizeof(v.queue), "%s", e->queue);
 		snprintf(v.schema, sizeof(v.schema), "%s", e->schema != NULL ? e->schema : "");
 		v.data_type = e->data_type;
 		v.retry = e->retry;
-		const char *sec = lmap_get(t->secrets, event);
+		const char *sec = listener_map_get(t->secrets, event);
 		rv = 0;
 		if (sec != NULL && (v.secret = strdup(sec)) == NULL)
 			rv = -ENOMEM;
@@ -549,11 +552,11 @@ int defs_lookup_event(struct defs *d, const char *tenant, const char *event, str
 	return rv;
 }
 
-void defs_counts(struct defs *d, size_t *tenants, size_t *events, size_t *tokens)
+void listener_defs_counts(struct listener_defs *d, size_t *tenants, size_t *events, size_t *tokens)
 {
 	pthread_rwlock_rdlock(&d->lock);
-	*tenants = lmap_count(d->st.tenants);
+	*tenants = listener_map_count(d->st.tenants);
 	*events = d->st.events;
-	*tokens = lmap_count(d->st.tokens);
+	*tokens = listener_map_count(d->st.tokens);
 	pthread_rwlock_unlock(&d->lock);
 }

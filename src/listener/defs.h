@@ -23,37 +23,37 @@
 
 #include "control.pb-c.h"
 
-#define DEFS_NAME_MAX 128 /* event, package, queue and schema file ids */
+#define LISTENER_NAME_MAX 128 /* event, package, queue and schema file ids */
 
-struct defs;
+struct listener_defs;
 
 /* What a request needs to know about one event; plain values, owned by the
  * caller (secret is malloc'ed, free it). */
-struct defs_event {
-	char package[DEFS_NAME_MAX + 1]; /* package id */
-	char queue[DEFS_NAME_MAX + 1];   /* supplier queue id: the Queue's queue name */
-	char schema[DEFS_NAME_MAX + 1];  /* repository file of its JSON Schema; "" = none */
-	Noetl__DataType data_type;       /* JSON or binary payload */
+struct listener_defs_event {
+	char package[LISTENER_NAME_MAX + 1]; /* package id */
+	char queue[LISTENER_NAME_MAX + 1];   /* supplier queue id: the Queue's queue name */
+	char schema[LISTENER_NAME_MAX + 1];  /* repository file of its JSON Schema; "" = none */
+	Noetl__DataType data_type;           /* JSON or binary payload */
 	Noetl__RetryPolicy retry; /* the event's policy, else its runtime's (all 0 = default) */
 	char *secret;             /* webhook HMAC key, or NULL when none is set */
 };
 
 /* How a bearer token relates to a tenant. */
-enum defs_auth {
-	DEFS_AUTH_OK = 0,           /* a current token of the tenant */
-	DEFS_AUTH_UNKNOWN = 1,      /* not a current token of any tenant */
-	DEFS_AUTH_OTHER_TENANT = 2, /* a current token, but of another tenant */
+enum listener_defs_auth {
+	LISTENER_AUTH_OK = 0,           /* a current token of the tenant */
+	LISTENER_AUTH_UNKNOWN = 1,      /* not a current token of any tenant */
+	LISTENER_AUTH_OTHER_TENANT = 2, /* a current token, but of another tenant */
 };
 
 /* Creates an empty cache (not loaded). 0 or -ENOMEM. */
-int defs_create(struct defs **out);
+int listener_defs_create(struct listener_defs **out);
 
 /* Frees the cache; accepts NULL. */
-void defs_destroy(struct defs *d);
+void listener_defs_destroy(struct listener_defs *d);
 
 /* Replaces the whole state by the snapshot (borrowed) and marks the cache
  * loaded at s->revision. 0 or -ENOMEM (the old state stays then). */
-int defs_load_snapshot(struct defs *d, const Noetl__Snapshot *s);
+int listener_defs_load_snapshot(struct listener_defs *d, const Noetl__Snapshot *s);
 
 /*
  * Applies one change (borrowed) of Control revision rev. Changes at or
@@ -61,28 +61,29 @@ int defs_load_snapshot(struct defs *d, const Noetl__Snapshot *s);
  * -ENOMEM (the change may be partly applied: the caller retries it, and
  * applying a change twice gives the same state).
  */
-int defs_apply(struct defs *d, uint64_t rev, const Noetl__DefinitionChange *c);
+int listener_defs_apply(struct listener_defs *d, uint64_t rev, const Noetl__DefinitionChange *c);
 
 /* True once a snapshot was loaded. */
-bool defs_loaded(struct defs *d);
+bool listener_defs_loaded(struct listener_defs *d);
 
 /* Revision of the last snapshot or change applied (0 before any). */
-uint64_t defs_revision(struct defs *d);
+uint64_t listener_defs_revision(struct listener_defs *d);
 
 /* True if tenant exists. */
-bool defs_has_tenant(struct defs *d, const char *tenant);
+bool listener_defs_has_tenant(struct listener_defs *d, const char *tenant);
 
 /* Checks a presented bearer token (token[0..len), the secret as given)
  * against the tenant's token hashes: SHA-256 of the secret, compared in
  * constant time. */
-enum defs_auth defs_check_token(struct defs *d, const char *tenant, const char *token, size_t len);
+enum listener_defs_auth listener_defs_check_token(struct listener_defs *d, const char *tenant,
+                                                  const char *token, size_t len);
 
 /* Copies event `event` of tenant into *out. 0, or -ENOENT if the tenant has
  * no such event, or -ENOMEM (copying the secret). */
-int defs_lookup_event(struct defs *d, const char *tenant, const char *event,
-                      struct defs_event *out);
+int listener_defs_lookup_event(struct listener_defs *d, const char *tenant, const char *event,
+                               struct listener_defs_event *out);
 
 /* Counts for metrics: tenants, events and tokens in the cache. */
-void defs_counts(struct defs *d, size_t *tenants, size_t *events, size_t *tokens);
+void listener_defs_counts(struct listener_defs *d, size_t *tenants, size_t *events, size_t *tokens);
 
 #endif

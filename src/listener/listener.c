@@ -12,10 +12,12 @@
  * event requests get 503 and /readyz says why; afterwards a Control outage
  * only stops changes from arriving.
  *
- * HTTP: httpd runs handlers on its worker threads, which may block; each
- * handler hands the request to service.c and waits for its reply, which
- * comes from the batcher once the Queue answered. Concurrent requests thus
- * wait together and are enqueued together.
+ * HTTP: the routes are HTTPD_INLINE: the handler runs on the nng thread that
+ * read the request, hands it to service.c and defers the reply
+ * (httpd_defer), which the batcher's sender completes once the Queue
+ * answered. No thread waits per request, so the number of requests that
+ * wait together, and are enqueued together, is bounded only by
+ * max_inflight.
  */
 #include "listener.h"
 
@@ -43,7 +45,7 @@ static void prefetch_package(struct listener *l, const Noetl__Package *p)
 		if (ev != NULL && ev->data_type == NOETL__DATA_TYPE__DATA_JSON &&
 		    ev->schema != NULL && ev->schema->schema_ref != NULL &&
 		    ev->schema->schema_ref[0] != '\0')
-			schemas_prefetch(l->schemas, p->tenant, ev->schema->schema_ref);
+			listener_schemas_prefetch(l->schemas, p->tenant, ev->schema->schema_ref);
 	}
 }
 
@@ -57,7 +59,7 @@ static int on_control_change(void *arg, const Noetl__Change *chg)
 		         (unsigned long long)chg->revision);
 		return 0;
 	}
-	int rv = defs_apply(l->defs, chg->revision, dc);
+	int rv = listener_defs_apply(l->defs, chg->revision, dc);
 	if (rv == 0 && dc->kind == NOETL__DEFINITION_CHANGE__KIND__PACKAGE_DEPLOYED)
 		prefetch_package(l, dc->package);
 	noetl__definition_change__free_unpacked(dc, NULL);
@@ -102,7 +104,7 @@ static void *sync_main(void *arg)
 		                  &o, &out, &err);
 		if (st == NOETL__STATUS__OK) {
 			Noetl__Snapshot *snap = (Noetl__Snapshot *)out;
-			int rv = defs_load_snapshot(l->defs, snap);
+			int rv = listener_defs_load_snapshot(l->defs, snap);
 			uint64_t rev = snap->revision;
 			if (rv == 0)
 				for (size_t i = 0; i < snap->n_packages; i++)
@@ -124,7 +126,7 @@ static void *sync_main(void *arg)
 					l->control_sub = sub;
 					pthread_mutex_unlock(&l->mu);
 					size_t t, e, k;
-					defs_counts(l->defs, &t, &e, &k);
+					listener_defs_counts(l->defs, &t, &e, &k);
 					log_info("listener: definitions loaded at control revision "
 					         "%llu: "
 					         "%zu tenants, %zu events, %zu tokens",
@@ -153,12 +155,12 @@ static void *sync_main(void *arg)
 
 bool listener_ready(struct listener *l, char *why, size_t cap)
 {
-	if (!defs_loaded(l->defs)) {
+	if (!listener_defs_loaded(l->defs)) {
 		snprintf(why, cap, "definitions not loaded from control '%s' yet",
 		         rpc_client_url(l->control));
 		return false;
 	}
-	if (!schemas_subscribed(l->schemas)) {
+	if (!listener_schemas_subscribed(l->schemas)) {
 		snprintf(why, cap, "not subscribed to the repository '%s' yet",
 		         rpc_client_url(l->repository));
 		return false;
@@ -173,19 +175,19 @@ static bool ready_cb(void *arg, char *why, size_t cap)
 
 uint64_t listener_control_revision(struct listener *l)
 {
-	return defs_revision(l->defs);
+	return listener_defs_revision(l->defs);
 }
 
 uint64_t listener_repository_revision(struct listener *l)
 {
-	return schemas_revision(l->schemas);
+	return listener_schemas_revision(l->schemas);
 }
 
 bool listener_wait_synced(struct listener *l, uint64_t control_rev, uint64_t repository_rev,
                           int timeout_ms)
 {
 	int64_t end = util_mono_ms() + timeout_ms;
-	while (!(defs_loaded(l->defs) && defs_revision(l->defs) >= control_rev)) {
+	while (!(listener_defs_loaded(l->defs) && listener_defs_revision(l->defs) >= control_rev)) {
 		if (util_mono_ms() >= end)
 			return false;
 		util_sleep_ms(5);
@@ -193,7 +195,7 @@ bool listener_wait_synced(struct listener *l, uint64_t control_rev, uint64_t rep
 	if (repository_rev == 0)
 		return true;
 	int64_t left = end - util_mono_ms();
-	return schemas_wait_revision(l->schemas, repository_rev, left > 0 ? (int)left : 0);
+	return listener_schemas_wait_revision(l->schemas, repository_rev, left > 0 ? (int)left : 0);
 }
 
 int listener_http_port(struct listener *l)
@@ -203,38 +205,47 @@ int listener_http_port(struct listener *l)
 
 /* --- HTTP glue ------------------------------------------------------------------ */
 
-struct waitbox {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done;
+/* One request between httpd and the pipeline: the decoded request must stay
+ * valid until the reply, which may come from another thread. */
+struct http_call {
+	struct listener_service_request in;
 	struct httpd_req *r;
 };
 
-static void http_done(void *arg, const struct service_reply *rep)
+static void http_done(void *arg, const struct listener_service_reply *rep)
 {
-	struct waitbox *w = arg;
+	struct http_call *c = arg;
+	struct httpd_req *r = c->r;
 	char buf[24];
 	if (rep->retry_after > 0) {
 		snprintf(buf, sizeof(buf), "%d", rep->retry_after);
-		httpd_reply_header(w->r, "Retry-After", buf);
+		httpd_reply_header(r, "Retry-After", buf);
 	}
 	if (rep->www_authenticate != NULL)
-		httpd_reply_header(w->r, "WWW-Authenticate", rep->www_authenticate);
+		httpd_reply_header(r, "WWW-Authenticate", rep->www_authenticate);
 	if (rep->trace_id != NULL)
-		httpd_reply_header(w->r, "X-Trace-Id", rep->trace_id);
-	httpd_reply(w->r, (uint16_t)rep->status, rep->content_type, rep->body, rep->len);
-	pthread_mutex_lock(&w->mu);
-	w->done = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+		httpd_reply_header(r, "X-Trace-Id", rep->trace_id);
+	httpd_reply(r, (uint16_t)rep->status, rep->content_type, rep->body, rep->len);
+	free(c);
+	httpd_complete(r);
 }
 
+/* Runs on the nng thread that read the request (HTTPD_INLINE): the
+ * pipeline never blocks; what waits (the Queue, a schema load, a Record
+ * call) completes the deferred request from its own thread. */
 static void h_ingest(struct httpd_req *r, void *arg)
 {
 	struct listener *l = arg;
+	struct http_call *c = malloc(sizeof(*c));
+	if (c == NULL) {
+		httpd_reply_header(r, "Retry-After", "1");
+		httpd_replyf(r, 503, "out of memory; retry later");
+		return;
+	}
 	size_t len = 0;
 	const void *body = httpd_req_body(r, &len);
-	struct service_request in = {
+	c->r = r;
+	c->in = (struct listener_service_request){
 	        .method = httpd_req_method(r),
 	        .path = httpd_req_path(r),
 	        .content_type = httpd_req_header(r, "Content-Type"),
@@ -245,16 +256,8 @@ static void h_ingest(struct httpd_req *r, void *arg)
 	        .body = body,
 	        .body_len = len,
 	};
-	struct waitbox w = {.done = false, .r = r};
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	service_handle(l, &in, http_done, &w);
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	pthread_cond_destroy(&w.cv);
-	pthread_mutex_destroy(&w.mu);
+	httpd_defer(r);
+	listener_service_handle(l, &c->in, http_done, c);
 }
 
 /* --- metrics --------------------------------------------------------------------- */
@@ -269,7 +272,7 @@ static void m_definitions(struct metrics_emitter *e, void *arg)
 {
 	struct listener *l = arg;
 	size_t t, ev, k;
-	defs_counts(l->defs, &t, &ev, &k);
+	listener_defs_counts(l->defs, &t, &ev, &k);
 	metrics_emit(e, (const char *[]){"tenants"}, (double)t);
 	metrics_emit(e, (const char *[]){"events"}, (double)ev);
 	metrics_emit(e, (const char *[]){"tokens"}, (double)k);
@@ -278,15 +281,16 @@ static void m_definitions(struct metrics_emitter *e, void *arg)
 static void m_revisions(struct metrics_emitter *e, void *arg)
 {
 	struct listener *l = arg;
-	metrics_emit(e, (const char *[]){"control"}, (double)defs_revision(l->defs));
-	metrics_emit(e, (const char *[]){"repository"}, (double)schemas_revision(l->schemas));
+	metrics_emit(e, (const char *[]){"control"}, (double)listener_defs_revision(l->defs));
+	metrics_emit(e, (const char *[]){"repository"},
+	             (double)listener_schemas_revision(l->schemas));
 }
 
 static void m_enqueue(struct metrics_emitter *e, void *arg)
 {
 	struct listener *l = arg;
-	struct batcher_stats s;
-	batcher_stats(l->batcher, &s);
+	struct listener_batcher_stats s;
+	listener_batcher_stats(l->batcher, &s);
 	metrics_emit(e, (const char *[]){"calls"}, (double)s.calls);
 	metrics_emit(e, (const char *[]){"items"}, (double)s.items);
 	metrics_emit(e, (const char *[]){"failed_calls"}, (double)s.failures);
@@ -296,17 +300,17 @@ static void m_enqueue(struct metrics_emitter *e, void *arg)
 static void m_pending(struct metrics_emitter *e, void *arg)
 {
 	struct listener *l = arg;
-	struct batcher_stats s;
-	batcher_stats(l->batcher, &s);
+	struct listener_batcher_stats s;
+	listener_batcher_stats(l->batcher, &s);
 	metrics_emit(e, NULL, (double)s.pending);
 }
 
 static void m_timeline(struct metrics_emitter *e, void *arg)
 {
 	struct listener *l = arg;
-	struct reporter_stats s = {0};
+	struct listener_reporter_stats s = {0};
 	if (l->reporter != NULL)
-		reporter_stats(l->reporter, &s);
+		listener_reporter_stats(l->reporter, &s);
 	metrics_emit(e, (const char *[]){"sent"}, (double)s.sent);
 	metrics_emit(e, (const char *[]){"dropped"}, (double)s.dropped);
 }
@@ -314,8 +318,8 @@ static void m_timeline(struct metrics_emitter *e, void *arg)
 static void m_schemas(struct metrics_emitter *e, void *arg)
 {
 	struct listener *l = arg;
-	struct schemas_stats s;
-	schemas_stats(l->schemas, &s);
+	struct listener_schemas_stats s;
+	listener_schemas_stats(l->schemas, &s);
 	metrics_emit(e, (const char *[]){"loads"}, (double)s.loads);
 	metrics_emit(e, (const char *[]){"load_errors"}, (double)s.load_errors);
 	metrics_emit(e, (const char *[]){"invalidations"}, (double)s.invalidations);
@@ -427,9 +431,9 @@ int listener_create(const struct listener_config *cfg, struct listener **out)
 	if (cfg->recorder_url != NULL && cfg->recorder_url[0] != '\0' &&
 	    (rv = client(cfg->recorder_url, cfg, "recorder", &l->recorder)) != 0)
 		goto fail;
-	if ((rv = defs_create(&l->defs)) != 0)
+	if ((rv = listener_defs_create(&l->defs)) != 0)
 		goto fail;
-	struct schemas_options so = {
+	struct listener_schemas_options so = {
 	        .repository = l->repository,
 	        .stream_url = cfg->repository_stream_url,
 	        .tls = cfg->tls,
@@ -437,9 +441,9 @@ int listener_create(const struct listener_config *cfg, struct listener **out)
 	        .call_timeout_ms = l->call_timeout_ms < 3000 ? l->call_timeout_ms : 3000,
 	        .max_waiters = (size_t)l->max_inflight,
 	};
-	if ((rv = schemas_create(&so, &l->schemas)) != 0)
+	if ((rv = listener_schemas_create(&so, &l->schemas)) != 0)
 		goto fail;
-	struct batcher_options bo = {
+	struct listener_batcher_options bo = {
 	        .queue = l->queue,
 	        .token = l->token,
 	        .senders = cfg->enqueue_senders,
@@ -448,18 +452,18 @@ int listener_create(const struct listener_config *cfg, struct listener **out)
 	        .max_pending = cfg->enqueue_max_pending,
 	        .call_timeout_ms = l->call_timeout_ms,
 	};
-	if ((rv = batcher_create(&bo, &l->batcher)) != 0)
+	if ((rv = listener_batcher_create(&bo, &l->batcher)) != 0)
 		goto fail;
 	if (l->recorder != NULL && !cfg->no_timeline) {
-		struct reporter_options ro = {
+		struct listener_reporter_options ro = {
 		        .recorder = l->recorder,
 		        .token = l->token,
 		        .capacity = cfg->timeline_capacity,
 		};
-		if ((rv = reporter_create(&ro, &l->reporter)) != 0)
+		if ((rv = listener_reporter_create(&ro, &l->reporter)) != 0)
 			goto fail;
 	}
-	if ((rv = workq_create(2, 64, &l->logq)) != 0)
+	if ((rv = listener_workq_create(2, 64, &l->logq)) != 0)
 		goto fail;
 
 	if (cfg->metrics != NULL) {
@@ -485,8 +489,9 @@ int listener_create(const struct listener_config *cfg, struct listener **out)
 	        .metrics = l->metrics,
 	        .ready = ready_cb,
 	        .ready_arg = l,
-	        .workers = cfg->http_workers > 0 ? cfg->http_workers : 64,
+	        .workers = 1, /* every route of ours is inline */
 	        .queue_max = l->max_inflight,
+	        .max_outstanding = l->max_inflight,
 	        .max_body = l->max_body,
 	        .tls = cfg->http_tls,
 	};
@@ -494,9 +499,12 @@ int listener_create(const struct listener_config *cfg, struct listener **out)
 		log_error("listener: bad http URL '%s'", cfg->http_url);
 		goto fail;
 	}
-	if ((rv = httpd_add_handler(l->httpd, "POST", "/events/", 0, 0, h_ingest, l)) != 0 ||
-	    (rv = httpd_add_handler(l->httpd, "POST", "/webhooks/", 0, 0, h_ingest, l)) != 0 ||
-	    (rv = httpd_add_handler(l->httpd, "POST", "/logs/", 0, 0, h_ingest, l)) != 0 ||
+	if ((rv = httpd_add_handler(l->httpd, "POST", "/events/", 0, HTTPD_INLINE, h_ingest, l)) !=
+	            0 ||
+	    (rv = httpd_add_handler(l->httpd, "POST", "/webhooks/", 0, HTTPD_INLINE, h_ingest,
+	                            l)) != 0 ||
+	    (rv = httpd_add_handler(l->httpd, "POST", "/logs/", 0, HTTPD_INLINE, h_ingest, l)) !=
+	            0 ||
 	    (rv = httpd_start(l->httpd)) != 0)
 		goto fail;
 
@@ -532,10 +540,10 @@ void listener_destroy(struct listener *l)
 	if (l->sync_started)
 		pthread_join(l->sync_thread, NULL);
 	stream_sub_destroy(l->control_sub);
-	workq_destroy(l->logq);
-	batcher_destroy(l->batcher);
-	schemas_destroy(l->schemas);
-	reporter_destroy(l->reporter);
+	listener_workq_destroy(l->logq);
+	listener_batcher_destroy(l->batcher);
+	listener_schemas_destroy(l->schemas);
+	listener_reporter_destroy(l->reporter);
 	if (l->metrics != NULL) {
 		if (l->own_metrics)
 			metrics_destroy(l->metrics);
@@ -546,7 +554,7 @@ void listener_destroy(struct listener *l)
 	rpc_client_destroy(l->queue);
 	rpc_client_destroy(l->repository);
 	rpc_client_destroy(l->control);
-	defs_destroy(l->defs);
+	listener_defs_destroy(l->defs);
 	free(l->control_stream_url);
 	free(l->token);
 	pthread_cond_destroy(&l->cv);

@@ -40,11 +40,11 @@ struct listener {
 	char *control_stream_url;
 	const struct rpc_tls *tls; /* borrowed from the config */
 
-	struct defs *defs;
-	struct schemas *schemas;
-	struct batcher *batcher;
-	struct reporter *reporter; /* NULL: timeline off */
-	struct workq *logq;        /* Record calls of /logs */
+	struct listener_defs *defs;
+	struct listener_schemas *schemas;
+	struct listener_batcher *batcher;
+	struct listener_reporter *reporter; /* NULL: timeline off */
+	struct listener_workq *logq;        /* Record calls of /logs */
 
 	/* Control sync: snapshot, then the stream */
 	pthread_t sync_thread;
@@ -60,7 +60,7 @@ struct listener {
 	struct metric *m_events;   /* events by outcome */
 	struct metric *m_requests; /* requests by route kind and status */
 
-	atomic_int inflight; /* requests between service_handle and done */
+	atomic_int inflight; /* requests between listener_service_handle and done */
 };
 
 #endif

@@ -18,7 +18,7 @@ struct node {
 	char key[];        /* copied, NUL-terminated */
 };
 
-struct lmap {
+struct listener_map {
 	struct node **buckets; /* nbuckets chains */
 	size_t nbuckets;       /* a power of two */
 	size_t count;          /* entries */
@@ -34,9 +34,9 @@ static uint64_t hash_key(const char *k)
 	return h;
 }
 
-struct lmap *lmap_create(void)
+struct listener_map *listener_map_create(void)
 {
-	struct lmap *m = calloc(1, sizeof(*m));
+	struct listener_map *m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return NULL;
 	m->nbuckets = 16;
@@ -48,7 +48,7 @@ struct lmap *lmap_create(void)
 	return m;
 }
 
-void lmap_destroy(struct lmap *m)
+void listener_map_destroy(struct listener_map *m)
 {
 	if (m == NULL)
 		return;
@@ -64,7 +64,7 @@ void lmap_destroy(struct lmap *m)
 	free(m);
 }
 
-static struct node **find(const struct lmap *m, const char *key, uint64_t h)
+static struct node **find(const struct listener_map *m, const char *key, uint64_t h)
 {
 	struct node **pp = &m->buckets[h & (m->nbuckets - 1)];
 	for (; *pp != NULL; pp = &(*pp)->next)
@@ -73,7 +73,7 @@ static struct node **find(const struct lmap *m, const char *key, uint64_t h)
 	return pp;
 }
 
-void *lmap_get(const struct lmap *m, const char *key)
+void *listener_map_get(const struct listener_map *m, const char *key)
 {
 	if (m == NULL)
 		return NULL;
@@ -83,7 +83,7 @@ void *lmap_get(const struct lmap *m, const char *key)
 
 /* Doubles the bucket array; on allocation failure the map stays as it is
  * (only slower). */
-static void grow(struct lmap *m)
+static void grow(struct listener_map *m)
 {
 	size_t nb = m->nbuckets * 2;
 	struct node **b = calloc(nb, sizeof(*b));
@@ -103,7 +103,7 @@ static void grow(struct lmap *m)
 	m->nbuckets = nb;
 }
 
-int lmap_put(struct lmap *m, const char *key, void *val, void **old)
+int listener_map_put(struct listener_map *m, const char *key, void *val, void **old)
 {
 	uint64_t h = hash_key(key);
 	struct node **pp = find(m, key, h);
@@ -130,7 +130,7 @@ int lmap_put(struct lmap *m, const char *key, void *val, void **old)
 	return 0;
 }
 
-void *lmap_remove(struct lmap *m, const char *key)
+void *listener_map_remove(struct listener_map *m, const char *key)
 {
 	if (m == NULL)
 		return NULL;
@@ -145,12 +145,13 @@ void *lmap_remove(struct lmap *m, const char *key)
 	return val;
 }
 
-size_t lmap_count(const struct lmap *m)
+size_t listener_map_count(const struct listener_map *m)
 {
 	return m != NULL ? m->count : 0;
 }
 
-void lmap_each(struct lmap *m, bool (*fn)(const char *key, void *val, void *arg), void *arg)
+void listener_map_each(struct listener_map *m, bool (*fn)(const char *key, void *val, void *arg),
+                       void *arg)
 {
 	if (m == NULL)
 		return;

@@ -22,7 +22,7 @@ static char *queue_url, *recorder_url;
 static char *token;
 static bool dev_mode, no_timeline;
 static size_t max_body, max_events, enqueue_batch, enqueue_pending;
-static int max_inflight, http_workers, enqueue_senders, enqueue_linger_us, retry_after;
+static int max_inflight, enqueue_senders, enqueue_linger_us, retry_after;
 static int64_t call_timeout;
 static char *log_level;
 static bool log_json;
@@ -54,8 +54,6 @@ static const struct config_option options[] = {
          "events (or log lines) in one request; more get 413", NULL, NULL},
         {"listener.max-inflight", CONFIG_INT, &max_inflight, "1024",
          "requests processed at once; beyond, 503 with Retry-After", NULL, NULL},
-        {"listener.http-workers", CONFIG_INT, &http_workers, "64",
-         "HTTP handler threads (requests waiting for the Queue hold one each)", NULL, NULL},
         {"listener.enqueue.senders", CONFIG_INT, &enqueue_senders, "4",
          "Enqueue calls in flight at once", NULL, NULL},
         {"listener.enqueue.batch", CONFIG_SIZE, &enqueue_batch, "1000",
@@ -138,7 +136,6 @@ int main(int argc, char **argv)
 	        .max_body = max_body,
 	        .max_elements = max_events,
 	        .max_inflight = max_inflight,
-	        .http_workers = http_workers,
 	        .enqueue_senders = enqueue_senders,
 	        .enqueue_batch = enqueue_batch,
 	        .enqueue_linger_us = enqueue_linger_us,

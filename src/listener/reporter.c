@@ -20,8 +20,8 @@ struct tentry {
 	int64_t time_ms;
 };
 
-struct reporter {
-	struct reporter_options o;
+struct listener_reporter {
+	struct listener_reporter_options o;
 	char *token;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -30,7 +30,7 @@ struct reporter {
 	size_t count;        /* buffered */
 	bool stop;
 	pthread_t thread;
-	struct reporter_stats st; /* under mu */
+	struct listener_reporter_stats st; /* under mu */
 };
 
 static void copy(char *dst, size_t cap, const char *src)
@@ -38,8 +38,9 @@ static void copy(char *dst, size_t cap, const char *src)
 	snprintf(dst, cap, "%s", src != NULL ? src : "");
 }
 
-bool reporter_add(struct reporter *r, const char *tenant, const char *event_id, const char *event,
-                  Noetl__TimelineKind kind, int64_t time_ms, const char *detail)
+bool listener_reporter_add(struct listener_reporter *r, const char *tenant, const char *event_id,
+                           const char *event, Noetl__TimelineKind kind, int64_t time_ms,
+                           const char *detail)
 {
 	pthread_mutex_lock(&r->mu);
 	if (r->count == r->o.capacity || r->stop) {
@@ -62,7 +63,7 @@ bool reporter_add(struct reporter *r, const char *tenant, const char *event_id, 
 }
 
 /* Sends entries[0..n) as one Record call. */
-static bool send_batch(struct reporter *r, struct tentry *v, size_t n)
+static bool send_batch(struct listener_reporter *r, struct tentry *v, size_t n)
 {
 	Noetl__Record *recs = calloc(n, sizeof(*recs));
 	Noetl__TimelineEntry *tl = calloc(n, sizeof(*tl));
@@ -116,7 +117,7 @@ static bool send_batch(struct reporter *r, struct tentry *v, size_t n)
 
 static void *run(void *arg)
 {
-	struct reporter *r = arg;
+	struct listener_reporter *r = arg;
 	struct tentry *batch = malloc(r->o.batch * sizeof(*batch));
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
@@ -153,9 +154,10 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int reporter_create(const struct reporter_options *opt, struct reporter **out)
+int listener_reporter_create(const struct listener_reporter_options *opt,
+                             struct listener_reporter **out)
 {
-	struct reporter *r = calloc(1, sizeof(*r));
+	struct listener_reporter *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -ENOMEM;
 	r->o = *opt;
@@ -192,7 +194,7 @@ int reporter_create(const struct reporter_options *opt, struct reporter **out)
 	return 0;
 }
 
-void reporter_destroy(struct reporter *r)
+void listener_reporter_destroy(struct listener_reporter *r)
 {
 	if (r == NULL)
 		return;
@@ -208,7 +210,7 @@ void reporter_destroy(struct reporter *r)
 	free(r);
 }
 
-void reporter_stats(struct reporter *r, struct reporter_stats *out)
+void listener_reporter_stats(struct listener_reporter *r, struct listener_reporter_stats *out)
 {
 	pthread_mutex_lock(&r->mu);
 	*out = r->st;

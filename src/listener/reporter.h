@@ -8,7 +8,7 @@
  * slow or down) new entries are dropped and counted, and a failed call
  * drops its batch and is counted; ingest never waits for the Recorder.
  *
- * Threads: reporter_add from any thread (one short mutex hold); the sender
+ * Threads: listener_reporter_add from any thread (one short mutex hold); the sender
  * is the reporter's own thread.
  */
 #ifndef NOETL_LISTENER_REPORTER_H
@@ -21,9 +21,9 @@
 #include "recorder.pb-c.h"
 #include "rpc.h"
 
-struct reporter;
+struct listener_reporter;
 
-struct reporter_options {
+struct listener_reporter_options {
 	struct rpc_client *recorder; /* borrowed; must outlive the reporter */
 	const char *token;           /* credentials; NULL = none */
 	size_t capacity;             /* entries buffered at most; 0 = 16384 */
@@ -32,24 +32,26 @@ struct reporter_options {
 	int call_timeout_ms;         /* per Record call; 0 = 2000 */
 };
 
-struct reporter_stats {
+struct listener_reporter_stats {
 	uint64_t sent;    /* entries the Recorder stored */
 	uint64_t dropped; /* entries lost: ring full, or their call failed */
 	uint64_t calls;   /* Record calls made */
 	uint64_t failed;  /* of which failed */
 };
 
-int reporter_create(const struct reporter_options *opt, struct reporter **out);
+int listener_reporter_create(const struct listener_reporter_options *opt,
+                             struct listener_reporter **out);
 
 /* Sends what is buffered (one last try, bounded by the call timeout), stops
  * the thread and frees. Accepts NULL. */
-void reporter_destroy(struct reporter *r);
+void listener_reporter_destroy(struct listener_reporter *r);
 
 /* Buffers one timeline entry (strings copied, truncated to the fields'
  * limits). False when it was dropped because the ring is full. */
-bool reporter_add(struct reporter *r, const char *tenant, const char *event_id, const char *event,
-                  Noetl__TimelineKind kind, int64_t time_ms, const char *detail);
+bool listener_reporter_add(struct listener_reporter *r, const char *tenant, const char *event_id,
+                           const char *event, Noetl__TimelineKind kind, int64_t time_ms,
+                           const char *detail);
 
-void reporter_stats(struct reporter *r, struct reporter_stats *out);
+void listener_reporter_stats(struct listener_reporter *r, struct listener_reporter_stats *out);
 
 #endif

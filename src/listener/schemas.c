@@ -31,14 +31,14 @@
 #define RETRY_MAX_MS 10000
 
 struct schema_impl {
-	struct schema pub;      /* first: what callers see */
-	atomic_int refs;        /* references */
-	struct jsonschema *own; /* the compiled form */
+	struct listener_schema pub; /* first: what callers see */
+	atomic_int refs;            /* references */
+	struct jsonschema *own;     /* the compiled form */
 };
 
 struct waiter {
 	struct waiter *next;
-	schemas_ready_fn fn;
+	listener_schemas_ready_fn fn;
 	void *arg;
 };
 
@@ -66,14 +66,14 @@ struct sentry {
 	struct sentry *qnext; /* FIFO or retry list link */
 };
 
-struct schemas {
-	struct schemas_options o;
+struct listener_schemas {
+	struct listener_schemas_options o;
 	char *token;
 	char *stream_url;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;            /* loader wake-up */
 	pthread_cond_t rev_cv;        /* revision advanced */
-	struct lmap *tenants;         /* tenant -> struct lmap (name -> struct sentry) */
+	struct listener_map *tenants; /* tenant -> struct listener_map (name -> struct sentry) */
 	struct sentry *qhead, *qtail; /* loader FIFO */
 	struct sentry *retry;         /* retry list (unordered) */
 	size_t waiting;               /* requests waiting, over all entries */
@@ -84,19 +84,19 @@ struct schemas {
 	uint64_t revision;    /* last change applied */
 	struct stream_sub *sub;
 	pthread_t thread;
-	struct schemas_stats st;
+	struct listener_schemas_stats st;
 };
 
 /* --- compiled schemas ---------------------------------------------------- */
 
-struct schema *schema_ref(struct schema *s)
+struct listener_schema *listener_schema_ref(struct listener_schema *s)
 {
 	struct schema_impl *i = (struct schema_impl *)s;
 	atomic_fetch_add(&i->refs, 1);
 	return s;
 }
 
-void schema_unref(struct schema *s)
+void listener_schema_unref(struct listener_schema *s)
 {
 	if (s == NULL)
 		return;
@@ -120,7 +120,7 @@ static void entry_free(struct sentry *e)
 {
 	if (e == NULL)
 		return;
-	schema_unref(e->cur ? &e->cur->pub : NULL);
+	listener_schema_unref(e->cur ? &e->cur->pub : NULL);
 	free(e->tenant);
 	free(e->name);
 	free(e->errmsg);
@@ -128,19 +128,19 @@ static void entry_free(struct sentry *e)
 	free(e);
 }
 
-static struct sentry *entry_get(struct schemas *c, const char *tenant, const char *name,
+static struct sentry *entry_get(struct listener_schemas *c, const char *tenant, const char *name,
                                 bool create)
 {
-	struct lmap *t = lmap_get(c->tenants, tenant);
+	struct listener_map *t = listener_map_get(c->tenants, tenant);
 	if (t == NULL) {
-		if (!create || (t = lmap_create()) == NULL)
+		if (!create || (t = listener_map_create()) == NULL)
 			return NULL;
-		if (lmap_put(c->tenants, tenant, t, NULL) != 0) {
-			lmap_destroy(t);
+		if (listener_map_put(c->tenants, tenant, t, NULL) != 0) {
+			listener_map_destroy(t);
 			return NULL;
 		}
 	}
-	struct sentry *e = lmap_get(t, name);
+	struct sentry *e = listener_map_get(t, name);
 	if (e != NULL || !create)
 		return e;
 	e = calloc(1, sizeof(*e));
@@ -148,7 +148,7 @@ static struct sentry *entry_get(struct schemas *c, const char *tenant, const cha
 		return NULL;
 	e->tenant = strdup(tenant);
 	e->name = strdup(name);
-	if (e->tenant == NULL || e->name == NULL || lmap_put(t, name, e, NULL) != 0) {
+	if (e->tenant == NULL || e->name == NULL || listener_map_put(t, name, e, NULL) != 0) {
 		entry_free(e);
 		return NULL;
 	}
@@ -161,7 +161,7 @@ static bool fresh(const struct sentry *e)
 }
 
 /* Puts e on the loader FIFO (under mu). */
-static void enqueue(struct schemas *c, struct sentry *e)
+static void enqueue(struct listener_schemas *c, struct sentry *e)
 {
 	if (e->queued || e->loading)
 		return;
@@ -200,8 +200,8 @@ static int status_code(int st)
 
 /* Fetches the latest version of a file. 0 with *out (free with
  * noetl__get_file_reply__free_unpacked), or a code with *msg. */
-static int fetch(struct schemas *c, const char *tenant, const char *name, Noetl__GetFileReply **out,
-                 char **msg)
+static int fetch(struct listener_schemas *c, const char *tenant, const char *name,
+                 Noetl__GetFileReply **out, char **msg)
 {
 	Noetl__FileRef ref = NOETL__FILE_REF__INIT;
 	ref.tenant = (char *)tenant;
@@ -234,7 +234,7 @@ static int fetch(struct schemas *c, const char *tenant, const char *name, Noetl_
 }
 
 struct loadctx {
-	struct schemas *c;
+	struct listener_schemas *c;
 	const char *tenant;
 	char **deps; /* names loaded through the resolver */
 	size_t ndeps;
@@ -286,8 +286,8 @@ static int resolve(void *arg, const char *uri, json_t **out, char **err)
 }
 
 /* Loads and compiles tenant/name. 0 with *out, deps; or a code and *msg. */
-static int load(struct schemas *c, const char *tenant, const char *name, struct schema_impl **out,
-                char ***deps, size_t *ndeps, char **msg)
+static int load(struct listener_schemas *c, const char *tenant, const char *name,
+                struct schema_impl **out, char ***deps, size_t *ndeps, char **msg)
 {
 	Noetl__GetFileReply *r = NULL;
 	int rv = fetch(c, tenant, name, &r, msg);
@@ -329,7 +329,7 @@ static int load(struct schemas *c, const char *tenant, const char *name, struct 
 
 static int on_change(void *arg, const Noetl__Change *chg)
 {
-	struct schemas *c = arg;
+	struct listener_schemas *c = arg;
 	Noetl__FileChange *fc = noetl__file_change__unpack(NULL, chg->body.len, chg->body.data);
 	if (fc == NULL) {
 		log_warn("listener: repository change %llu does not decode; skipped",
@@ -340,13 +340,13 @@ static int on_change(void *arg, const Noetl__Change *chg)
 		pthread_mutex_unlock(&c->mu);
 		return 0;
 	}
-	int rv = schemas_apply(c, chg->revision, fc);
+	int rv = listener_schemas_apply(c, chg->revision, fc);
 	noetl__file_change__free_unpacked(fc, NULL);
 	return rv;
 }
 
 /* Finds the Repository's head and subscribes from there. 0 or -EAGAIN. */
-static int subscribe(struct schemas *c)
+static int subscribe(struct listener_schemas *c)
 {
 	Noetl__Empty in = NOETL__EMPTY__INIT;
 	struct rpc_call_options o = {.timeout_ms = c->o.call_timeout_ms, .token = c->token};
@@ -391,7 +391,7 @@ static int subscribe(struct schemas *c)
 /* --- the loader ------------------------------------------------------------ */
 
 /* Detaches the waiters of e (under mu). */
-static struct waiter *take_waiters(struct schemas *c, struct sentry *e)
+static struct waiter *take_waiters(struct listener_schemas *c, struct sentry *e)
 {
 	struct waiter *w = e->whead;
 	c->waiting -= e->nwait;
@@ -405,13 +405,13 @@ static void complete(struct waiter *w, struct schema_impl *s, int status, const 
 {
 	while (w != NULL) {
 		struct waiter *next = w->next;
-		w->fn(w->arg, s != NULL ? schema_ref(&s->pub) : NULL, status, msg);
+		w->fn(w->arg, s != NULL ? listener_schema_ref(&s->pub) : NULL, status, msg);
 		free(w);
 		w = next;
 	}
 }
 
-static void schedule_retry(struct schemas *c, struct sentry *e)
+static void schedule_retry(struct listener_schemas *c, struct sentry *e)
 {
 	if (e->retrying || e->queued)
 		return;
@@ -427,7 +427,7 @@ static void schedule_retry(struct schemas *c, struct sentry *e)
 }
 
 /* Moves due retries to the FIFO; returns ms until the next one (-1: none). */
-static int64_t due_retries(struct schemas *c)
+static int64_t due_retries(struct listener_schemas *c)
 {
 	int64_t now = util_mono_ms(), next = -1;
 	struct sentry **pp = &c->retry;
@@ -446,7 +446,7 @@ static int64_t due_retries(struct schemas *c)
 	return next;
 }
 
-static void wait_for_work(struct schemas *c)
+static void wait_for_work(struct listener_schemas *c)
 {
 	for (;;) {
 		if (c->stop)
@@ -477,7 +477,7 @@ static void wait_for_work(struct schemas *c)
 /* Fails every queued entry with a transient error (the Repository is not
  * reachable, so loading is pointless until it is). Under mu; unlocks and
  * relocks around the callbacks. */
-static void fail_queued(struct schemas *c, const char *why)
+static void fail_queued(struct listener_schemas *c, const char *why)
 {
 	struct waiter *all = NULL;
 	while (c->qhead != NULL) {
@@ -502,7 +502,7 @@ static void fail_queued(struct schemas *c, const char *why)
 	pthread_mutex_lock(&c->mu);
 }
 
-static void load_one(struct schemas *c, struct sentry *e)
+static void load_one(struct listener_schemas *c, struct sentry *e)
 {
 	uint64_t gen = e->gen;
 	e->loading = true;
@@ -521,7 +521,7 @@ static void load_one(struct schemas *c, struct sentry *e)
 	e->loading = false;
 	if (e->gen != gen || c->stop) {
 		/* Changed while we loaded: what we have may be old. Again. */
-		schema_unref(s != NULL ? &s->pub : NULL);
+		listener_schema_unref(s != NULL ? &s->pub : NULL);
 		free_deps(deps, ndeps);
 		free(msg);
 		if (!c->stop)
@@ -542,7 +542,7 @@ static void load_one(struct schemas *c, struct sentry *e)
 		e->errmsg = NULL;
 		c->st.loads++;
 		pthread_mutex_unlock(&c->mu);
-		schema_unref(old != NULL ? &old->pub : NULL);
+		listener_schema_unref(old != NULL ? &old->pub : NULL);
 		complete(w, s, 0, NULL);
 		pthread_mutex_lock(&c->mu);
 		return;
@@ -568,7 +568,7 @@ static void load_one(struct schemas *c, struct sentry *e)
 
 static void *loader(void *arg)
 {
-	struct schemas *c = arg;
+	struct listener_schemas *c = arg;
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
 		wait_for_work(c);
@@ -603,9 +603,10 @@ static void *loader(void *arg)
 
 /* --- public ---------------------------------------------------------------- */
 
-int schemas_create(const struct schemas_options *opt, struct schemas **out)
+int listener_schemas_create(const struct listener_schemas_options *opt,
+                            struct listener_schemas **out)
 {
-	struct schemas *c = calloc(1, sizeof(*c));
+	struct listener_schemas *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
 	c->o = *opt;
@@ -617,12 +618,12 @@ int schemas_create(const struct schemas_options *opt, struct schemas **out)
 		c->o.error_ttl_ms = 2000;
 	c->token = opt->token != NULL ? strdup(opt->token) : NULL;
 	c->stream_url = strdup(opt->stream_url != NULL ? opt->stream_url : "");
-	c->tenants = lmap_create();
+	c->tenants = listener_map_create();
 	if (c->stream_url == NULL || c->tenants == NULL ||
 	    (opt->token != NULL && c->token == NULL)) {
 		free(c->token);
 		free(c->stream_url);
-		lmap_destroy(c->tenants);
+		listener_map_destroy(c->tenants);
 		free(c);
 		return -ENOMEM;
 	}
@@ -637,7 +638,7 @@ int schemas_create(const struct schemas_options *opt, struct schemas **out)
 		pthread_mutex_destroy(&c->mu);
 		free(c->token);
 		free(c->stream_url);
-		lmap_destroy(c->tenants);
+		listener_map_destroy(c->tenants);
 		free(c);
 		return -EAGAIN;
 	}
@@ -666,12 +667,12 @@ static bool drop_entry(const char *key, void *val, void *arg)
 static bool drop_tenant(const char *key, void *val, void *arg)
 {
 	(void)key;
-	lmap_each(val, drop_entry, arg);
-	lmap_destroy(val);
+	listener_map_each(val, drop_entry, arg);
+	listener_map_destroy(val);
 	return true;
 }
 
-void schemas_destroy(struct schemas *c)
+void listener_schemas_destroy(struct listener_schemas *c)
 {
 	if (c == NULL)
 		return;
@@ -680,11 +681,11 @@ void schemas_destroy(struct schemas *c)
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->thread, NULL);
-	/* The stream calls schemas_apply: stop it before freeing entries. */
+	/* The stream calls listener_schemas_apply: stop it before freeing entries. */
 	stream_sub_destroy(c->sub);
 	struct waiter *all = NULL;
-	lmap_each(c->tenants, drop_tenant, &all);
-	lmap_destroy(c->tenants);
+	listener_map_each(c->tenants, drop_tenant, &all);
+	listener_map_destroy(c->tenants);
 	complete(all, NULL, -ECANCELED, "the listener is shutting down");
 	pthread_cond_destroy(&c->rev_cv);
 	pthread_cond_destroy(&c->cv);
@@ -694,8 +695,9 @@ void schemas_destroy(struct schemas *c)
 	free(c);
 }
 
-int schemas_get(struct schemas *c, const char *tenant, const char *name, struct schema **out,
-                char **msg, schemas_ready_fn fn, void *arg)
+int listener_schemas_get(struct listener_schemas *c, const char *tenant, const char *name,
+                         struct listener_schema **out, char **msg, listener_schemas_ready_fn fn,
+                         void *arg)
 {
 	pthread_mutex_lock(&c->mu);
 	struct sentry *e = entry_get(c, tenant, name, true);
@@ -705,7 +707,7 @@ int schemas_get(struct schemas *c, const char *tenant, const char *name, struct 
 	}
 	e->wanted = true;
 	if (fresh(e)) {
-		*out = schema_ref(&e->cur->pub);
+		*out = listener_schema_ref(&e->cur->pub);
 		pthread_mutex_unlock(&c->mu);
 		return 0;
 	}
@@ -736,7 +738,7 @@ int schemas_get(struct schemas *c, const char *tenant, const char *name, struct 
 	return -EINPROGRESS;
 }
 
-void schemas_prefetch(struct schemas *c, const char *tenant, const char *name)
+void listener_schemas_prefetch(struct listener_schemas *c, const char *tenant, const char *name)
 {
 	pthread_mutex_lock(&c->mu);
 	struct sentry *e = entry_get(c, tenant, name, true);
@@ -749,7 +751,7 @@ void schemas_prefetch(struct schemas *c, const char *tenant, const char *name)
 }
 
 struct invalidate {
-	struct schemas *c;
+	struct listener_schemas *c;
 	const char *name;
 };
 
@@ -773,13 +775,14 @@ static bool invalidate_one(const char *key, void *val, void *arg)
 	return false;
 }
 
-int schemas_apply(struct schemas *c, uint64_t revision, const Noetl__FileChange *fc)
+int listener_schemas_apply(struct listener_schemas *c, uint64_t revision,
+                           const Noetl__FileChange *fc)
 {
 	pthread_mutex_lock(&c->mu);
 	if (fc->info != NULL && fc->info->tenant != NULL && fc->info->name != NULL) {
-		struct lmap *t = lmap_get(c->tenants, fc->info->tenant);
+		struct listener_map *t = listener_map_get(c->tenants, fc->info->tenant);
 		struct invalidate iv = {c, fc->info->name};
-		lmap_each(t, invalidate_one, &iv);
+		listener_map_each(t, invalidate_one, &iv);
 	}
 	if (revision > c->revision)
 		c->revision = revision;
@@ -788,7 +791,7 @@ int schemas_apply(struct schemas *c, uint64_t revision, const Noetl__FileChange 
 	return 0;
 }
 
-bool schemas_subscribed(struct schemas *c)
+bool listener_schemas_subscribed(struct listener_schemas *c)
 {
 	pthread_mutex_lock(&c->mu);
 	bool v = c->subscribed;
@@ -796,7 +799,7 @@ bool schemas_subscribed(struct schemas *c)
 	return v;
 }
 
-uint64_t schemas_revision(struct schemas *c)
+uint64_t listener_schemas_revision(struct listener_schemas *c)
 {
 	pthread_mutex_lock(&c->mu);
 	uint64_t v = c->revision;
@@ -804,7 +807,7 @@ uint64_t schemas_revision(struct schemas *c)
 	return v;
 }
 
-bool schemas_wait_revision(struct schemas *c, uint64_t rev, int timeout_ms)
+bool listener_schemas_wait_revision(struct listener_schemas *c, uint64_t rev, int timeout_ms)
 {
 	int64_t end = util_mono_ms() + timeout_ms;
 	pthread_mutex_lock(&c->mu);
@@ -830,16 +833,16 @@ bool schemas_wait_revision(struct schemas *c, uint64_t rev, int timeout_ms)
 static bool count_entries(const char *key, void *val, void *arg)
 {
 	(void)key;
-	*(size_t *)arg += lmap_count(val);
+	*(size_t *)arg += listener_map_count(val);
 	return false;
 }
 
-void schemas_stats(struct schemas *c, struct schemas_stats *out)
+void listener_schemas_stats(struct listener_schemas *c, struct listener_schemas_stats *out)
 {
 	pthread_mutex_lock(&c->mu);
 	*out = c->st;
 	out->entries = 0;
-	lmap_each(c->tenants, count_entries, &out->entries);
+	listener_map_each(c->tenants, count_entries, &out->entries);
 	out->waiting = c->waiting;
 	pthread_mutex_unlock(&c->mu);
 }

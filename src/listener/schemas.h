@@ -38,18 +38,18 @@
 #include "repository.pb-c.h"
 #include "rpc.h"
 
-struct schemas;
+struct listener_schemas;
 
 /* A compiled schema, shared by reference. */
-struct schema {
+struct listener_schema {
 	const struct jsonschema *js; /* what to validate with */
 	uint32_t version;            /* repository version of the root file */
 };
 
 /* Takes one more reference / drops one (the last frees it). unref accepts
  * NULL. */
-struct schema *schema_ref(struct schema *s);
-void schema_unref(struct schema *s);
+struct listener_schema *listener_schema_ref(struct listener_schema *s);
+void listener_schema_unref(struct listener_schema *s);
 
 /*
  * Result of a wait: status 0 and a schema (one reference, passed to the
@@ -59,9 +59,10 @@ void schema_unref(struct schema *s);
  *   -EINVAL  the file is not a usable schema (the message says why)
  *   -ECANCELED the cache is being destroyed
  */
-typedef void (*schemas_ready_fn)(void *arg, struct schema *s, int status, const char *msg);
+typedef void (*listener_schemas_ready_fn)(void *arg, struct listener_schema *s, int status,
+                                          const char *msg);
 
-struct schemas_options {
+struct listener_schemas_options {
 	struct rpc_client *repository; /* borrowed; must outlive the cache */
 	const char *stream_url;        /* the Repository's pub/sub URL */
 	const struct rpc_tls *tls;     /* for a tls+tcp:// stream_url; NULL otherwise */
@@ -73,11 +74,12 @@ struct schemas_options {
 
 /* Creates the cache and starts its loader thread (which first finds the
  * Repository's head and subscribes to its stream). 0 or -errno. */
-int schemas_create(const struct schemas_options *opt, struct schemas **out);
+int listener_schemas_create(const struct listener_schemas_options *opt,
+                            struct listener_schemas **out);
 
 /* Stops the loader (waiters get -ECANCELED) and the stream; frees the cache.
  * Accepts NULL. */
-void schemas_destroy(struct schemas *c);
+void listener_schemas_destroy(struct listener_schemas *c);
 
 /*
  * Gets the current compiled schema of file `name` of tenant.
@@ -89,36 +91,38 @@ void schemas_destroy(struct schemas *c);
  *   -EAGAIN      too many requests are waiting for loads already
  * fn is not called unless -EINPROGRESS is returned.
  */
-int schemas_get(struct schemas *c, const char *tenant, const char *name, struct schema **out,
-                char **msg, schemas_ready_fn fn, void *arg);
+int listener_schemas_get(struct listener_schemas *c, const char *tenant, const char *name,
+                         struct listener_schema **out, char **msg, listener_schemas_ready_fn fn,
+                         void *arg);
 
 /* Starts loading a file if it is not cached, so the first request does not
  * wait (called when a package that uses it is deployed). */
-void schemas_prefetch(struct schemas *c, const char *tenant, const char *name);
+void listener_schemas_prefetch(struct listener_schemas *c, const char *tenant, const char *name);
 
 /* Applies one Repository change (the stream calls this; public for tests).
  * 0, or -ENOMEM to have it delivered again. */
-int schemas_apply(struct schemas *c, uint64_t revision, const Noetl__FileChange *fc);
+int listener_schemas_apply(struct listener_schemas *c, uint64_t revision,
+                           const Noetl__FileChange *fc);
 
 /* True once the stream subscription exists (loads happen only after). */
-bool schemas_subscribed(struct schemas *c);
+bool listener_schemas_subscribed(struct listener_schemas *c);
 
 /* Revision of the last Repository change applied (the head at subscription
  * before any). */
-uint64_t schemas_revision(struct schemas *c);
+uint64_t listener_schemas_revision(struct listener_schemas *c);
 
 /* Blocks until a change with revision >= rev was applied or timeout_ms
  * passed; true if it was. */
-bool schemas_wait_revision(struct schemas *c, uint64_t rev, int timeout_ms);
+bool listener_schemas_wait_revision(struct listener_schemas *c, uint64_t rev, int timeout_ms);
 
 /* Counters for metrics. */
-struct schemas_stats {
+struct listener_schemas_stats {
 	uint64_t loads;         /* successful compiles */
 	uint64_t load_errors;   /* failed loads (any reason) */
 	uint64_t invalidations; /* entries invalidated by stream changes */
 	size_t entries;         /* files cached */
 	size_t waiting;         /* requests waiting for a load now */
 };
-void schemas_stats(struct schemas *c, struct schemas_stats *out);
+void listener_schemas_stats(struct listener_schemas *c, struct listener_schemas_stats *out);
 
 #endif

@@ -44,8 +44,8 @@ static const char *const kind_names[] = {"events", "webhooks", "logs"};
 
 struct lreq {
 	struct listener *l;
-	const struct service_request *in; /* borrowed until finish */
-	service_done_fn done;
+	const struct listener_service_request *in; /* borrowed until finish */
+	listener_service_done_fn done;
 	void *arg;
 	enum kind kind;
 	char tenant[65];
@@ -53,12 +53,12 @@ struct lreq {
 	char trace[MAX_REQUEST_ID + 1];
 	int64_t t0_ms;
 
-	struct defs_event ev; /* the event (secret owned) */
+	struct listener_defs_event ev; /* the event (secret owned) */
 	bool have_ev;
-	json_t *doc;           /* the parsed body, or NULL */
-	json_t *elems;         /* K_EVENTS: the "data" array (borrowed from doc) */
-	size_t n;              /* events in the request */
-	struct schema *schema; /* reference while validating, or NULL */
+	json_t *doc;                    /* the parsed body, or NULL */
+	json_t *elems;                  /* K_EVENTS: the "data" array (borrowed from doc) */
+	size_t n;                       /* events in the request */
+	struct listener_schema *schema; /* reference while validating, or NULL */
 
 	/* the items for the Queue */
 	Noetl__Item *items;
@@ -68,7 +68,7 @@ struct lreq {
 	size_t key_size;
 	char *payloads; /* compacted payloads, or NULL */
 	Noetl__RetryPolicy retry;
-	struct batch_job job;
+	struct listener_batch_job job;
 
 	/* /logs */
 	Noetl__LogLine *lines;
@@ -88,7 +88,7 @@ static void lreq_free(struct lreq *q)
 {
 	if (q->doc != NULL)
 		json_decref(q->doc);
-	schema_unref(q->schema);
+	listener_schema_unref(q->schema);
 	free(q->ev.secret);
 	free(q->items);
 	free(q->ptrs);
@@ -107,7 +107,7 @@ static void finish(struct lreq *q, int status, char *body, int retry_after, cons
 	struct listener *l = q->l;
 	char trace[sizeof(q->trace)];
 	memcpy(trace, q->trace, sizeof(trace));
-	struct service_reply rep = {
+	struct listener_service_reply rep = {
 	        .status = status,
 	        .content_type = "application/json",
 	        .body = body != NULL ? body : "{}",
@@ -121,12 +121,13 @@ static void finish(struct lreq *q, int status, char *body, int retry_after, cons
 		snprintf(code, sizeof(code), "%d", status);
 		metric_add(l->m_requests, (const char *[]){kind_names[q->kind], code}, 1);
 	}
-	service_done_fn done = q->done;
+	listener_service_done_fn done = q->done;
 	void *arg = q->arg;
 	lreq_free(q);
+	/* Before done: once the reply is out the listener may be destroyed. */
+	atomic_fetch_sub(&l->inflight, 1);
 	done(arg, &rep);
 	free(body);
-	atomic_fetch_sub(&l->inflight, 1);
 }
 
 static char *dump(json_t *obj)
@@ -281,8 +282,8 @@ static int authenticate(struct lreq *q)
 				     q->event, q->tenant);
 				return 401;
 			}
-		} else if (body_signature_ok(q->ev.secret, q->in->body, q->in->body_len,
-		                             q->in->signature)) {
+		} else if (listener_body_signature_ok(q->ev.secret, q->in->body, q->in->body_len,
+		                                      q->in->signature)) {
 			return 0;
 		} else {
 			fail(q, 401,
@@ -309,10 +310,10 @@ static int authenticate(struct lreq *q)
 			     q->tenant, q->tenant);
 		return 401;
 	}
-	switch (defs_check_token(l->defs, q->tenant, tok, len)) {
-	case DEFS_AUTH_OK:
+	switch (listener_defs_check_token(l->defs, q->tenant, tok, len)) {
+	case LISTENER_AUTH_OK:
 		return 0;
-	case DEFS_AUTH_OTHER_TENANT:
+	case LISTENER_AUTH_OTHER_TENANT:
 		fail(q, 403, "the token is not valid for tenant '%s'", q->tenant);
 		return 403;
 	default:
@@ -337,7 +338,7 @@ static bool valid_request_id(const char *s)
 
 /* --- the Queue's answer ----------------------------------------------------- */
 
-static void enqueued(struct batch_job *job, int status, const char *msg,
+static void enqueued(struct listener_batch_job *job, int status, const char *msg,
                      Noetl__EnqueueResult *const *results)
 {
 	struct lreq *q = (struct lreq *)((char *)job - offsetof(struct lreq, job));
@@ -354,8 +355,9 @@ static void enqueued(struct batch_job *job, int status, const char *msg,
 			if (results[i]->duplicate)
 				dups++;
 			else if (l->reporter != NULL)
-				reporter_add(l->reporter, q->tenant, id, q->event,
-				             NOETL__TIMELINE_KIND__TL_ACCEPTED, now, q->ev.queue);
+				listener_reporter_add(l->reporter, q->tenant, id, q->event,
+				                      NOETL__TIMELINE_KIND__TL_ACCEPTED, now,
+				                      q->ev.queue);
 		}
 		count_events(l, "accepted", q->n - dups);
 		count_events(l, "duplicate", dups);
@@ -435,15 +437,15 @@ static void submit(struct lreq *q)
 		}
 		q->ptrs[i] = it;
 		if (l->reporter != NULL)
-			reporter_add(l->reporter, q->tenant, q->ids[i], q->event,
-			             NOETL__TIMELINE_KIND__TL_RECEIVED, q->t0_ms,
-			             kind_names[q->kind]);
+			listener_reporter_add(l->reporter, q->tenant, q->ids[i], q->event,
+			                      NOETL__TIMELINE_KIND__TL_RECEIVED, q->t0_ms,
+			                      kind_names[q->kind]);
 	}
 	q->job.items = q->ptrs;
 	q->job.n = q->n;
 	q->job.tenant = q->tenant;
 	q->job.done = enqueued;
-	int rv = batcher_submit(l->batcher, &q->job);
+	int rv = listener_batcher_submit(l->batcher, &q->job);
 	if (rv != 0) {
 		count_events(l, "shed", q->n);
 		fail(q, 503, "%s; retry later",
@@ -478,16 +480,16 @@ static int events_payloads(struct lreq *q)
 		}
 		return 0;
 	}
-	struct body_span *spans = malloc(q->n * sizeof(*spans));
+	struct listener_body_span *spans = malloc(q->n * sizeof(*spans));
 	if (spans == NULL || (q->payloads = malloc(len > 0 ? len : 1)) == NULL) {
 		free(spans);
 		return -ENOMEM;
 	}
-	if (body_data_spans(text, len, spans, q->n)) {
+	if (listener_body_data_spans(text, len, spans, q->n)) {
 		size_t off = 0;
 		for (size_t i = 0; i < q->n; i++) {
-			size_t m =
-			        body_compact(text + spans[i].off, spans[i].len, q->payloads + off);
+			size_t m = listener_body_compact(text + spans[i].off, spans[i].len,
+			                                 q->payloads + off);
 			q->items[i].payload.data = (uint8_t *)q->payloads + off;
 			q->items[i].payload.len = m;
 			off += m;
@@ -569,13 +571,13 @@ static void validate_and_submit(struct lreq *q)
 			       0, NULL);
 			return;
 		}
-		schema_unref(q->schema);
+		listener_schema_unref(q->schema);
 		q->schema = NULL;
 	}
 	submit(q);
 }
 
-static void schema_ready(void *arg, struct schema *s, int status, const char *msg)
+static void schema_ready(void *arg, struct listener_schema *s, int status, const char *msg)
 {
 	struct lreq *q = arg;
 	if (status == 0) {
@@ -599,8 +601,9 @@ static void with_schema(struct lreq *q)
 		return;
 	}
 	char *msg = NULL;
-	struct schema *s = NULL;
-	int rv = schemas_get(q->l->schemas, q->tenant, q->ev.schema, &s, &msg, schema_ready, q);
+	struct listener_schema *s = NULL;
+	int rv = listener_schemas_get(q->l->schemas, q->tenant, q->ev.schema, &s, &msg,
+	                              schema_ready, q);
 	if (rv == -EINPROGRESS)
 		return; /* schema_ready continues */
 	if (rv == 0) {
@@ -627,7 +630,7 @@ static void parse_error(struct lreq *q, const char *what, char *err)
 static void handle_events(struct lreq *q)
 {
 	struct listener *l = q->l;
-	if (!body_is_json_type(q->in->content_type)) {
+	if (!listener_body_is_json_type(q->in->content_type)) {
 		fail(q, 415, "send the events as JSON (Content-Type: application/json), not '%s'",
 		     q->in->content_type != NULL ? q->in->content_type : "no Content-Type");
 		return;
@@ -698,7 +701,7 @@ static void handle_webhook(struct lreq *q)
 		submit(q);
 		return;
 	}
-	if (!body_is_json_type(q->in->content_type)) {
+	if (!listener_body_is_json_type(q->in->content_type)) {
 		fail(q, 415, "send the event as JSON (Content-Type: application/json), not '%s'",
 		     q->in->content_type != NULL ? q->in->content_type : "no Content-Type");
 		return;
@@ -849,7 +852,7 @@ static void handle_logs(struct lreq *q)
 		fail(q, 503, "this listener has no recorder configured to store log lines");
 		return;
 	}
-	if (!body_is_json_type(q->in->content_type)) {
+	if (!listener_body_is_json_type(q->in->content_type)) {
 		fail(q, 415,
 		     "send the log lines as JSON (Content-Type: application/json), not '%s'",
 		     q->in->content_type != NULL ? q->in->content_type : "no Content-Type");
@@ -890,27 +893,27 @@ static void handle_logs(struct lreq *q)
 		q->recs[i].log = &q->lines[i];
 		q->recptrs[i] = &q->recs[i];
 	}
-	int rv = workq_submit(l->logq, record_logs, q);
+	int rv = listener_workq_submit(l->logq, record_logs, q);
 	if (rv != 0)
 		fail(q, 503, "too many log requests in progress; retry later");
 }
 
 /* --- entry ------------------------------------------------------------------------- */
 
-void service_handle(struct listener *l, const struct service_request *in, service_done_fn done,
-                    void *arg)
+void listener_service_handle(struct listener *l, const struct listener_service_request *in,
+                             listener_service_done_fn done, void *arg)
 {
 	atomic_fetch_add(&l->inflight, 1);
 	struct lreq *q = calloc(1, sizeof(*q));
 	if (q == NULL) {
 		static const char oom[] = "{\"error\":\"out of memory; retry later\"}";
-		struct service_reply rep = {.status = 503,
-		                            .content_type = "application/json",
-		                            .body = oom,
-		                            .len = sizeof(oom) - 1,
-		                            .retry_after = l->retry_after_s};
-		done(arg, &rep);
+		struct listener_service_reply rep = {.status = 503,
+		                                     .content_type = "application/json",
+		                                     .body = oom,
+		                                     .len = sizeof(oom) - 1,
+		                                     .retry_after = l->retry_after_s};
 		atomic_fetch_sub(&l->inflight, 1);
+		done(arg, &rep);
 		return;
 	}
 	q->l = l;
@@ -930,13 +933,13 @@ void service_handle(struct listener *l, const struct service_request *in, servic
 		     l->max_inflight);
 		return;
 	}
-	if (!defs_loaded(l->defs)) {
+	if (!listener_defs_loaded(l->defs)) {
 		fail(q, 503,
 		     "the listener has not loaded the definitions from control yet; retry "
 		     "later");
 		return;
 	}
-	if (!defs_has_tenant(l->defs, q->tenant)) {
+	if (!listener_defs_has_tenant(l->defs, q->tenant)) {
 		fail(q, 404, "unknown tenant '%s'", q->tenant);
 		return;
 	}
@@ -959,7 +962,7 @@ void service_handle(struct listener *l, const struct service_request *in, servic
 			handle_logs(q);
 		return;
 	}
-	int rv = defs_lookup_event(l->defs, q->tenant, q->event, &q->ev);
+	int rv = listener_defs_lookup_event(l->defs, q->tenant, q->event, &q->ev);
 	if (rv == -ENOMEM) {
 		fail(q, 503, "out of memory; retry later");
 		return;

@@ -18,7 +18,7 @@
 struct listener;
 
 /* A request; every pointer is borrowed until done has been called. */
-struct service_request {
+struct listener_service_request {
 	const char *method;          /* "POST" */
 	const char *path;            /* "/events/acme/greet", without the query */
 	const char *content_type;    /* header value or NULL */
@@ -31,7 +31,7 @@ struct service_request {
 };
 
 /* A reply; borrowed for the callback. */
-struct service_reply {
+struct listener_service_reply {
 	int status;               /* HTTP status */
 	const char *content_type; /* of body */
 	const char *body;         /* JSON text */
@@ -41,11 +41,11 @@ struct service_reply {
 	const char *trace_id;         /* for an X-Trace-Id header, or NULL */
 };
 
-typedef void (*service_done_fn)(void *arg, const struct service_reply *rep);
+typedef void (*listener_service_done_fn)(void *arg, const struct listener_service_reply *rep);
 
 /* Handles one request; done(arg, reply) is called exactly once, either
  * before this returns or later from a listener thread. */
-void service_handle(struct listener *l, const struct service_request *req, service_done_fn done,
-                    void *arg);
+void listener_service_handle(struct listener *l, const struct listener_service_request *req,
+                             listener_service_done_fn done, void *arg);
 
 #endif

@@ -7,11 +7,11 @@
 
 struct task {
 	struct task *next;
-	workq_fn fn;
+	listener_workq_fn fn;
 	void *arg;
 };
 
-struct workq {
+struct listener_workq {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct task *head, *tail;
@@ -24,7 +24,7 @@ struct workq {
 
 static void *run(void *arg)
 {
-	struct workq *q = arg;
+	struct listener_workq *q = arg;
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		while (q->head == NULL && !q->stop)
@@ -45,9 +45,9 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int workq_create(int threads, size_t max_waiting, struct workq **out)
+int listener_workq_create(int threads, size_t max_waiting, struct listener_workq **out)
 {
-	struct workq *q = calloc(1, sizeof(*q));
+	struct listener_workq *q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return -ENOMEM;
 	if (threads <= 0)
@@ -62,7 +62,7 @@ int workq_create(int threads, size_t max_waiting, struct workq **out)
 	pthread_cond_init(&q->cv, NULL);
 	for (; q->nthreads < threads; q->nthreads++) {
 		if (pthread_create(&q->threads[q->nthreads], NULL, run, q) != 0) {
-			workq_destroy(q);
+			listener_workq_destroy(q);
 			return -EAGAIN;
 		}
 	}
@@ -70,7 +70,7 @@ int workq_create(int threads, size_t max_waiting, struct workq **out)
 	return 0;
 }
 
-void workq_destroy(struct workq *q)
+void listener_workq_destroy(struct listener_workq *q)
 {
 	if (q == NULL)
 		return;
@@ -93,7 +93,7 @@ void workq_destroy(struct workq *q)
 	free(q);
 }
 
-int workq_submit(struct workq *q, workq_fn fn, void *arg)
+int listener_workq_submit(struct listener_workq *q, listener_workq_fn fn, void *arg)
 {
 	struct task *t = malloc(sizeof(*t));
 	if (t == NULL)

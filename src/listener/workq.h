@@ -10,20 +10,20 @@
 
 #include <stddef.h>
 
-struct workq;
+struct listener_workq;
 
 /* A task; cancelled is true when the queue is being destroyed and the task
  * must only clean up (and answer its request with an error). */
-typedef void (*workq_fn)(void *arg, int cancelled);
+typedef void (*listener_workq_fn)(void *arg, int cancelled);
 
-int workq_create(int threads, size_t max_waiting, struct workq **out);
+int listener_workq_create(int threads, size_t max_waiting, struct listener_workq **out);
 
 /* Runs the tasks in progress to the end, calls the waiting ones with
  * cancelled = 1, joins and frees. Accepts NULL. */
-void workq_destroy(struct workq *q);
+void listener_workq_destroy(struct listener_workq *q);
 
 /* 0, or -EAGAIN when max_waiting tasks wait already, -ESHUTDOWN, -ENOMEM.
  * fn is not called when submit fails. */
-int workq_submit(struct workq *q, workq_fn fn, void *arg);
+int listener_workq_submit(struct listener_workq *q, listener_workq_fn fn, void *arg);
 
 #endif

@@ -277,8 +277,6 @@ void fx_start(struct fx *f, const struct listener_config *cfg)
 	lc.recorder_url = f->recorder_url;
 	if (lc.call_timeout_ms == 0)
 		lc.call_timeout_ms = 2000;
-	if (lc.http_workers == 0)
-		lc.http_workers = 16;
 	f->lc = lc;
 	cr_assert_eq(listener_create(&lc, &f->listener), 0);
 	f->port = listener_http_port(f->listener);
