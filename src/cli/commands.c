@@ -10,6 +10,8 @@
 #define CLI_MODULES(X) \
 	X(status) \
 	X(queue) \
+	X(control) \
+	X(repo) \
 	X(recorder) \
 	X(events) \
 	X(schema) \
