@@ -50,6 +50,13 @@ ProtobufCService *control_service(struct control *c);
 /* Newest revision of the change stream. */
 uint64_t control_revision(struct control *c);
 
+struct metrics;
+
+/* Registers Control's metrics in m (borrowed; it must not outlive c):
+ * noetl_control_revision, noetl_control_schedule_fires_total and
+ * noetl_control_schedule_failures_total. 0 or -errno. */
+int control_metrics(struct control *c, struct metrics *m);
+
 /*
  * Runs one scheduler pass as if the time were now_ms: every schedule whose
  * next tick after its last recorded fire is <= now_ms fires once, for its

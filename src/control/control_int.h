@@ -41,6 +41,8 @@ struct control {
 	size_t nentries;                /* count */
 	uint64_t entries_rev;           /* change log head the cache was built at */
 	bool entries_valid;             /* the cache was built */
+	struct metric *fires;           /* ticks enqueued; NULL until control_metrics */
+	struct metric *fire_failures;   /* ticks the Queue did not take */
 };
 
 static inline int64_t control_now(struct control *c)

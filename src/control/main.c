@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "defaults.h"
+#include "httpd.h"
+#include "metrics.h"
 #include "control.h"
 #include "log.h"
 #include "rpc.h"
@@ -23,6 +26,7 @@ static char *queue_url;
 static int workers;
 static int64_t call_timeout;
 static int64_t schedule_interval;
+static char *http_listen;
 static char *log_level;
 static bool log_json;
 static char *tls_cert, *tls_key, *tls_ca;
@@ -30,14 +34,14 @@ static char *tls_cert, *tls_key, *tls_ca;
 static const struct config_option options[] = {
         {"control.data-dir", CONFIG_STRING, &data_dir, "noetl-data/control",
          "directory of Control's RocksDB store (created if missing)", "data-dir", NULL},
-        {"control.listen", CONFIG_URLS, &rpc_listen, "tcp://127.0.0.1:7401",
+        {"control.listen", CONFIG_URLS, &rpc_listen, NOETL_DEFAULT_CONTROL_URL,
          "where the noetl.Control RPC API listens (one or more URLs)", "listen", NULL},
-        {"control.stream", CONFIG_URL, &stream_listen, "tcp://127.0.0.1:7411",
+        {"control.stream", CONFIG_URL, &stream_listen, NOETL_DEFAULT_CONTROL_STREAM_URL,
          "where definition changes are published (pub/sub)", "stream", NULL},
-        {"repository.url", CONFIG_URL, &repository_url, "tcp://127.0.0.1:7402",
+        {"repository.url", CONFIG_URL, &repository_url, NOETL_DEFAULT_REPOSITORY_URL,
          "the File Repository's RPC URL: deploys check the package's files there", "repository",
          NULL},
-        {"queue.url", CONFIG_STRING, &queue_url, "tcp://127.0.0.1:7403",
+        {"queue.url", CONFIG_STRING, &queue_url, NOETL_DEFAULT_QUEUE_URL,
          "the Queue's RPC URL, where cron schedules fire; empty: schedules do not fire", "queue",
          NULL},
         {"control.workers", CONFIG_INT, &workers, "16", "RPC calls served at once", "workers",
@@ -46,6 +50,8 @@ static const struct config_option options[] = {
          "deadline of each call to the Repository and the Queue", "call-timeout", NULL},
         {"control.schedule-interval", CONFIG_DURATION, &schedule_interval, "1s",
          "how often the scheduler looks for due cron ticks", "schedule-interval", NULL},
+        {"control.http", CONFIG_STRING, &http_listen, NOETL_DEFAULT_CONTROL_HTTP_URL,
+         "where /healthz, /readyz and /metrics are served (HTTP); empty: nowhere", "http", NULL},
         {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
          "debug|info|warn|error"},
         {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
@@ -112,6 +118,8 @@ int main(int argc, char **argv)
 	};
 	struct control *ctl = NULL;
 	struct rpc_server *srv = NULL;
+	struct metrics *metrics = NULL;
+	struct httpd *http = NULL;
 	if (control_create(&cc, &ctl) != 0)
 		goto out;
 	struct rpc_server_options so = {.workers = workers, .tls = tls, .name = "control"};
@@ -122,6 +130,19 @@ int main(int argc, char **argv)
 			goto out;
 	if (rpc_server_start(srv) != 0)
 		goto out;
+	if (metrics_create(0, &metrics) != 0 || control_metrics(ctl, metrics) != 0)
+		goto out;
+	if (http_listen != NULL && http_listen[0] != '\0') {
+		struct httpd_options ho = {.name = "control", .metrics = metrics};
+		int rv = httpd_create(http_listen, &ho, &http);
+		if (rv == 0)
+			rv = httpd_start(http);
+		if (rv != 0) {
+			log_error("cannot serve HTTP on '%s': %s; pick another --http address",
+			          http_listen, strerror(-rv));
+			goto out;
+		}
+	}
 	log_info("serving noetl.Control on %s, changes on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", stream_listen, data_dir);
 
@@ -130,8 +151,10 @@ int main(int argc, char **argv)
 	log_info("stopping on signal %d", sig);
 	status = 0;
 out:
+	httpd_destroy(http);
 	rpc_server_destroy(srv);
 	control_destroy(ctl);
+	metrics_destroy(metrics);
 	config_free(options);
 	return status;
 }

@@ -44,6 +44,7 @@
 #include "control_int.h"
 #include "jobdef.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.pb-c.h"
 #include "util.h"
 
@@ -279,6 +280,7 @@ int control_schedule_tick(struct control *c, int64_t now_ms, unsigned *fired)
 			         e->tenant, e->package, e->id, from, to);
 		}
 		int st = fire(c, e, tick, now_ms);
+		metric_inc(st == 0 ? c->fires : c->fire_failures);
 		if (st != 0) {
 			if (first_err == 0)
 				first_err = -EAGAIN;

@@ -17,6 +17,7 @@
 #include "control_int.h"
 #include "jobdef.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define DESCRIPTION_MAX 256
@@ -463,6 +464,32 @@ ProtobufCService *control_service(struct control *c)
 uint64_t control_revision(struct control *c)
 {
 	return changelog_head(control_store_changelog(c->store));
+}
+
+static void emit_revision(struct metrics_emitter *e, void *arg)
+{
+	metrics_emit(e, NULL, (double)control_revision(arg));
+}
+
+int control_metrics(struct control *c, struct metrics *m)
+{
+	int rv = metrics_callback(m, "noetl_control_revision",
+	                          "newest revision of Control's change stream", NULL, METRICS_GAUGE,
+	                          emit_revision, c);
+	struct metric *fires = NULL, *failures = NULL;
+	if (rv == 0)
+		rv = metrics_counter(m, "noetl_control_schedule_fires_total",
+		                     "cron ticks enqueued into the Queue", NULL, &fires);
+	if (rv == 0)
+		rv = metrics_counter(m, "noetl_control_schedule_failures_total",
+		                     "cron ticks the Queue did not take (they stay due)", NULL,
+		                     &failures);
+	/* The scheduler thread reads these under sched_mu. */
+	pthread_mutex_lock(&c->sched_mu);
+	c->fires = fires;
+	c->fire_failures = failures;
+	pthread_mutex_unlock(&c->sched_mu);
+	return rv;
 }
 
 void control_destroy(struct control *c)

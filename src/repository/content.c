@@ -9,6 +9,8 @@
  */
 #include "content.h"
 
+#include "jsonschema.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -190,21 +192,55 @@ static int check_wasm(const char *name, const uint8_t *p, size_t len, char **why
 	return 0;
 }
 
+/* At upload, a "$ref" to another document is not followed: that file may
+ * be uploaded later, and the listener resolves it against the tenant's files
+ * when it loads the schema. Any document is accepted in its place, so the
+ * compile checks everything this file says itself. */
+static int accept_external(void *arg, const char *uri, json_t **out, char **err)
+{
+	(void)arg;
+	(void)uri;
+	(void)err;
+	*out = json_true();
+	return 0;
+}
+
 static int check_schema(const char *name, const void *data, size_t len, char **why)
 {
-	json_error_t err;
-	json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-	if (doc == NULL)
-		return problem(why, "schema '%s' is not valid JSON: line %d column %d: %s", name,
-		               err.line, err.column, err.text);
-	bool ok = json_is_object(doc) || json_is_boolean(doc);
-	json_decref(doc);
-	if (!ok)
+	json_t *doc = NULL;
+	char *err = NULL;
+	int rv = jsonschema_parse(data, len, &doc, &err);
+	if (rv == -ENOMEM)
+		return rv;
+	if (rv != 0) {
+		rv = problem(why, "schema '%s' is not valid JSON: %s", name,
+		             err != NULL ? err : "unreadable");
+		free(err);
+		return rv;
+	}
+	if (!json_is_object(doc) && !json_is_boolean(doc)) {
+		json_decref(doc);
 		return problem(why,
 		               "schema '%s' must be a JSON object (or true/false), as every "
 		               "JSON Schema is",
 		               name);
-	return 0;
+	}
+	struct jsonschema_options opt = {.resolver = accept_external};
+	struct jsonschema *js = NULL;
+	rv = jsonschema_compile_json(doc, &opt, &js, &err);
+	json_decref(doc);
+	jsonschema_destroy(js);
+	if (rv == -ENOMEM) {
+		free(err);
+		return rv;
+	}
+	if (rv != 0) {
+		rv = problem(why,
+		             "schema '%s' is not a valid JSON Schema: %s; fix it and upload again",
+		             name, err != NULL ? err : "it does not compile");
+		free(err);
+	}
+	return rv;
 }
 
 int content_check(Noetl__FileType type, const char *name, const void *data, size_t len, char **why)

@@ -8,7 +8,11 @@
  *                section names inside their section, as many function bodies
  *                as declared functions).
  *   json-schema  a JSON document (object or boolean, as a schema must be),
- *                without duplicate keys.
+ *                without duplicate keys, that compiles as a JSON Schema
+ *                (draft 4, 6 or 7; jsonschema.h): unknown drafts, keywords
+ *                of the wrong type, bad patterns and dangling "#/..."
+ *                references are refused. References to other documents are
+ *                not followed at upload.
  */
 #ifndef NOETL_REPOSITORY_CONTENT_H
 #define NOETL_REPOSITORY_CONTENT_H

@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "defaults.h"
+#include "httpd.h"
+#include "metrics.h"
 #include "log.h"
 #include "repository.h"
 #include "rpc.h"
@@ -20,6 +23,7 @@ static struct config_list rpc_listen;
 static char *stream_listen;
 static int workers;
 static size_t max_file;
+static char *http_listen;
 static char *log_level;
 static bool log_json;
 static char *tls_cert, *tls_key, *tls_ca;
@@ -27,14 +31,16 @@ static char *tls_cert, *tls_key, *tls_ca;
 static const struct config_option options[] = {
         {"repository.data-dir", CONFIG_STRING, &data_dir, "noetl-data/repository",
          "directory of the repository's RocksDB store (created if missing)", "data-dir", NULL},
-        {"repository.listen", CONFIG_URLS, &rpc_listen, "tcp://127.0.0.1:7402",
+        {"repository.listen", CONFIG_URLS, &rpc_listen, NOETL_DEFAULT_REPOSITORY_URL,
          "where the noetl.Repository RPC API listens (one or more URLs)", "listen", NULL},
-        {"repository.stream", CONFIG_URL, &stream_listen, "tcp://127.0.0.1:7412",
+        {"repository.stream", CONFIG_URL, &stream_listen, NOETL_DEFAULT_REPOSITORY_STREAM_URL,
          "where file changes are published (pub/sub)", "stream", NULL},
         {"repository.workers", CONFIG_INT, &workers, "16", "RPC calls served at once", "workers",
          NULL},
         {"repository.max-file-size", CONFIG_SIZE, &max_file, "8MiB",
          "largest file accepted; larger uploads get RESOURCE_EXHAUSTED", "max-file-size", NULL},
+        {"repository.http", CONFIG_STRING, &http_listen, NOETL_DEFAULT_REPOSITORY_HTTP_URL,
+         "where /healthz, /readyz and /metrics are served (HTTP); empty: nowhere", "http", NULL},
         {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
          "debug|info|warn|error"},
         {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
@@ -99,6 +105,8 @@ int main(int argc, char **argv)
 	};
 	struct repository *repo = NULL;
 	struct rpc_server *srv = NULL;
+	struct metrics *metrics = NULL;
+	struct httpd *http = NULL;
 	if (repository_create(&rc, &repo) != 0)
 		goto out;
 	/* Room for the largest file plus the envelope. */
@@ -115,6 +123,19 @@ int main(int argc, char **argv)
 			goto out;
 	if (rpc_server_start(srv) != 0)
 		goto out;
+	if (metrics_create(0, &metrics) != 0 || repository_metrics(repo, metrics) != 0)
+		goto out;
+	if (http_listen != NULL && http_listen[0] != '\0') {
+		struct httpd_options ho = {.name = "repository", .metrics = metrics};
+		int rv = httpd_create(http_listen, &ho, &http);
+		if (rv == 0)
+			rv = httpd_start(http);
+		if (rv != 0) {
+			log_error("cannot serve HTTP on '%s': %s; pick another --http address",
+			          http_listen, strerror(-rv));
+			goto out;
+		}
+	}
 	log_info("serving noetl.Repository on %s, changes on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", stream_listen, data_dir);
 
@@ -123,8 +144,10 @@ int main(int argc, char **argv)
 	log_info("stopping on signal %d", sig);
 	status = 0;
 out:
+	httpd_destroy(http);
 	rpc_server_destroy(srv);
 	repository_destroy(repo);
+	metrics_destroy(metrics);
 	config_free(options);
 	return status;
 }

@@ -42,6 +42,12 @@ ProtobufCService *repository_service(struct repository *r);
 /* Newest revision of the change stream. */
 uint64_t repository_revision(struct repository *r);
 
+struct metrics;
+
+/* Registers the Repository's metrics in m (borrowed; it must not outlive
+ * r): noetl_repository_revision. 0 or -errno. */
+int repository_metrics(struct repository *r, struct metrics *m);
+
 /* Closes the stream and the store; the rpc server serving it must be
  * destroyed first. Accepts NULL. */
 void repository_destroy(struct repository *r);

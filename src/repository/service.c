@@ -13,6 +13,7 @@
 #include "content.h"
 #include "jobdef.h"
 #include "log.h"
+#include "metrics.h"
 #include "repository.h"
 #include "store.h"
 #include "stream.h"
@@ -417,6 +418,18 @@ ProtobufCService *repository_service(struct repository *r)
 uint64_t repository_revision(struct repository *r)
 {
 	return changelog_head(repository_store_changelog(r->store));
+}
+
+static void emit_revision(struct metrics_emitter *e, void *arg)
+{
+	metrics_emit(e, NULL, (double)repository_revision(arg));
+}
+
+int repository_metrics(struct repository *r, struct metrics *m)
+{
+	return metrics_callback(m, "noetl_repository_revision",
+	                        "newest revision of the repository's change stream", NULL,
+	                        METRICS_GAUGE, emit_revision, r);
 }
 
 void repository_destroy(struct repository *r)

@@ -18,13 +18,12 @@
 #include "repository.pb-c.h"
 #include "rpc.h"
 #include "stream.h"
+#include "procs.h"
 #include "testutil.h"
 
 #define BURST 1000
 
-static char dir[256];
-static char ctl_url[320], ctl_stream[320], repo_url[320], repo_stream[320];
-static pid_t repo_pid, ctl_pid;
+static struct procs procs;
 
 /* (module (type (func)) (func (type 0)) (export "event" (func 0))) */
 static const unsigned char wasm[] = {
@@ -33,66 +32,14 @@ static const unsigned char wasm[] = {
         'e',  'n',  't',  0x00, 0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b,
 };
 
-static void wait_ready(const char *url, const ProtobufCServiceDescriptor *svc)
-{
-	struct rpc_client *c;
-	struct rpc_client_options o = {.connect_wait_ms = 200};
-	cr_assert_eq(rpc_client_create(url, &o, &c), 0);
-	int st = -1;
-	for (int i = 0; i < 300 && st != 0; i++) {
-		Noetl__Empty e = NOETL__EMPTY__INIT;
-		ProtobufCMessage *out = NULL;
-		st = rpc_call(c, svc, "GetHealth", &e.base, NULL, &out, NULL);
-		if (out != NULL)
-			protobuf_c_message_free_unpacked(out, NULL);
-		if (st != 0)
-			usleep(50000);
-	}
-	rpc_client_destroy(c);
-	cr_assert_eq(st, 0, "%s did not come up; see the logs in %s", url, dir);
-}
-
-static void start_control(void)
-{
-	char bin[512], data[300], log[300];
-	testutil_build_path("src/control/noetl-control", bin, sizeof(bin));
-	snprintf(data, sizeof(data), "--data-dir=%s/control", dir);
-	snprintf(log, sizeof(log), "%s/control.log", dir);
-	char l[340], s[340], r[340];
-	snprintf(l, sizeof(l), "--listen=%s", ctl_url);
-	snprintf(s, sizeof(s), "--stream=%s", ctl_stream);
-	snprintf(r, sizeof(r), "--repository=%s", repo_url);
-	char *argv[] = {bin, data, l, s, r, "--queue=", "--log.level=warn", NULL};
-	ctl_pid = testutil_spawn(argv, log);
-	wait_ready(ctl_url, &noetl__control__descriptor);
-}
-
 static void start(void)
 {
-	testutil_tempdir(dir, sizeof(dir));
-	snprintf(ctl_url, sizeof(ctl_url), "ipc://%s/control.sock", dir);
-	snprintf(ctl_stream, sizeof(ctl_stream), "ipc://%s/control-stream.sock", dir);
-	snprintf(repo_url, sizeof(repo_url), "ipc://%s/repo.sock", dir);
-	snprintf(repo_stream, sizeof(repo_stream), "ipc://%s/repo-stream.sock", dir);
-	char bin[512], data[300], log[300], l[340], s[340];
-	testutil_build_path("src/repository/noetl-repository", bin, sizeof(bin));
-	snprintf(data, sizeof(data), "--data-dir=%s/repository", dir);
-	snprintf(log, sizeof(log), "%s/repository.log", dir);
-	snprintf(l, sizeof(l), "--listen=%s", repo_url);
-	snprintf(s, sizeof(s), "--stream=%s", repo_stream);
-	char *argv[] = {bin, data, l, s, "--log.level=warn", NULL};
-	repo_pid = testutil_spawn(argv, log);
-	wait_ready(repo_url, &noetl__repository__descriptor);
-	start_control();
+	procs_start(&procs);
 }
 
 static void stop(void)
 {
-	if (ctl_pid > 0)
-		cr_expect_eq(testutil_kill(ctl_pid, SIGTERM), 0, "noetl-control exits cleanly");
-	if (repo_pid > 0)
-		cr_expect_eq(testutil_kill(repo_pid, SIGTERM), 0, "noetl-repository exits cleanly");
-	testutil_rmtree(dir);
+	procs_stop(&procs);
 }
 
 TestSuite(watch, .init = start, .fini = stop, .timeout = 600);
@@ -127,8 +74,8 @@ static void watch(struct watcher *w, struct rpc_client *c)
 	memset(w, 0, sizeof(*w));
 	pthread_mutex_init(&w->mu, NULL);
 	struct stream_sub_options o = {.heartbeat_timeout_ms = 1000, .page = 100};
-	cr_assert_eq(stream_sub_create(c, &noetl__control__descriptor, ctl_stream, &o, apply, w,
-	                               &w->sub),
+	cr_assert_eq(stream_sub_create(c, &noetl__control__descriptor, procs.ctl_stream, &o, apply,
+	                               w, &w->sub),
 	             0);
 }
 
@@ -169,8 +116,8 @@ Test(watch, watchers_before_during_and_after_a_burst_see_every_revision_once_in_
 {
 	struct rpc_client_options co = {.connect_wait_ms = 5000};
 	struct rpc_client *ctl, *repo;
-	cr_assert_eq(rpc_client_create(ctl_url, &co, &ctl), 0);
-	cr_assert_eq(rpc_client_create(repo_url, &co, &repo), 0);
+	cr_assert_eq(rpc_client_create(procs.ctl_url, &co, &ctl), 0);
+	cr_assert_eq(rpc_client_create(procs.repo_url, &co, &repo), 0);
 
 	struct watcher before, during, after;
 	watch(&before, ctl);
@@ -217,9 +164,8 @@ Test(watch, watchers_before_during_and_after_a_burst_see_every_revision_once_in_
 			watch(&during, ctl);
 		if (i == 500) {
 			/* Restart Control in the middle of the burst. */
-			cr_assert_eq(testutil_kill(ctl_pid, SIGTERM), 0);
-			ctl_pid = 0;
-			start_control();
+			procs_stop_control(&procs);
+			procs_start_control(&procs);
 		}
 		if (i % 3 == 2) {
 			call(ctl, &noetl__control__descriptor, "CreateToken", &ct.base, NULL);
@@ -233,7 +179,7 @@ Test(watch, watchers_before_during_and_after_a_burst_see_every_revision_once_in_
 	pkg->name = orig_name;
 	uint64_t h = head(ctl);
 	cr_expect_eq(h, BURST + 2, "two tenants and the burst");
-	cr_expect_eq(last_deploy, BURST + 1, "the last change was a deploy");
+	cr_expect_eq(last_deploy, BURST + 2, "the last change (i = 999) was a deploy");
 	watch(&after, ctl);
 
 	struct watcher *ws[] = {&before, &during, &after};
@@ -248,6 +194,9 @@ Test(watch, watchers_before_during_and_after_a_burst_see_every_revision_once_in_
 		cr_expect_eq(ws[i]->last, h);
 		pthread_mutex_unlock(&ws[i]->mu);
 	}
+
+	cr_expect_geq(stream_sub_resyncs(before.sub), 2,
+	              "the first watcher resynced after Control's restart");
 
 	/* One more change reaches all three live. */
 	ct.tenant = "demogo";

@@ -230,6 +230,10 @@ Test(repository, files_that_are_not_what_their_type_says_are_refused)
 	        {NOETL__FILE_TYPE__FILE_JSON_SCHEMA, "{\"type\": ", 9, "not valid JSON: line 1"},
 	        {NOETL__FILE_TYPE__FILE_JSON_SCHEMA, "{\"a\":1,\"a\":2}", 13, "not valid JSON"},
 	        {NOETL__FILE_TYPE__FILE_JSON_SCHEMA, "42", 2, "must be a JSON object"},
+	        {NOETL__FILE_TYPE__FILE_JSON_SCHEMA, "{\"minimum\":\"x\"}", 15,
+	         "not a valid JSON Schema"},
+	        {NOETL__FILE_TYPE__FILE_JSON_SCHEMA, "{\"$ref\":\"#/definitions/no\"}", 27,
+	         "not a valid JSON Schema"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *err = NULL;
@@ -242,6 +246,10 @@ Test(repository, files_that_are_not_what_their_type_says_are_refused)
 	cr_expect_eq(
 	        put("acme", "t.json", NOETL__FILE_TYPE__FILE_JSON_SCHEMA, "true", 4, NULL, NULL), 0,
 	        "a boolean schema is a schema");
+	const char *ext = "{\"$ref\":\"other.json#/definitions/x\"}";
+	cr_expect_eq(put("acme", "e.json", NOETL__FILE_TYPE__FILE_JSON_SCHEMA, ext, strlen(ext),
+	                 NULL, NULL),
+	             0, "a reference to another file is resolved later, not at upload");
 }
 
 Test(repository, a_name_keeps_its_type)
