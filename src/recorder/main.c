@@ -12,13 +12,16 @@
 
 #include "config.h"
 #include "defaults.h"
+#include "httpd.h"
 #include "log.h"
+#include "metrics.h"
 #include "recorder.h"
 #include "rpc.h"
 
 static char *data_dir;
 static struct config_list rpc_listen;
 static char *stream_listen;
+static char *http_listen;
 static int workers;
 static int64_t max_age;
 static size_t max_bytes;
@@ -36,6 +39,8 @@ static const struct config_option options[] = {
          "where the noetl.Recorder RPC API listens (one or more URLs)", "listen", NULL},
         {"recorder.stream", CONFIG_URL, &stream_listen, NOETL_DEFAULT_RECORDER_STREAM_URL,
          "where every stored record is published (pub/sub), for --follow", "stream", NULL},
+        {"recorder.http", CONFIG_STRING, &http_listen, NOETL_DEFAULT_RECORDER_HTTP_URL,
+         "where /healthz, /readyz and /metrics are served (HTTP); empty: nowhere", "http", NULL},
         {"recorder.workers", CONFIG_INT, &workers, "16", "RPC calls served at once", "workers",
          NULL},
         {"recorder.retention.max-age", CONFIG_DURATION, &max_age, "7d",
@@ -124,6 +129,8 @@ int main(int argc, char **argv)
 	};
 	struct recorder *rec = NULL;
 	struct rpc_server *srv = NULL;
+	struct metrics *metrics = NULL;
+	struct httpd *http = NULL;
 	if (recorder_create(&rc, &rec) != 0)
 		goto out;
 	struct rpc_server_options so = {.workers = workers, .tls = tls, .name = "recorder"};
@@ -134,6 +141,19 @@ int main(int argc, char **argv)
 			goto out;
 	if (rpc_server_start(srv) != 0)
 		goto out;
+	if (metrics_create(0, &metrics) != 0 || recorder_metrics(rec, metrics) != 0)
+		goto out;
+	if (http_listen != NULL && http_listen[0] != '\0') {
+		struct httpd_options ho = {.name = "recorder", .metrics = metrics};
+		int rv = httpd_create(http_listen, &ho, &http);
+		if (rv == 0)
+			rv = httpd_start(http);
+		if (rv != 0) {
+			log_error("cannot serve HTTP on '%s': %s; pick another --http address",
+			          http_listen, strerror(-rv));
+			goto out;
+		}
+	}
 	log_info("serving noetl.Recorder on %s, records on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", stream_listen, data_dir);
 
@@ -142,8 +162,10 @@ int main(int argc, char **argv)
 	log_info("stopping on signal %d", sig);
 	status = 0;
 out:
+	httpd_destroy(http);
 	rpc_server_destroy(srv);
 	recorder_destroy(rec);
+	metrics_destroy(metrics);
 	config_free(options);
 	return status;
 }

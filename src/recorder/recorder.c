@@ -3,11 +3,13 @@
  * retention thread. See recorder.h.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "service_int.h"
 #include "util.h"
 
@@ -123,8 +125,93 @@ int recorder_retain_now(struct recorder *r, int64_t now_ms, uint64_t *deleted)
 	struct recorder_retain_result res = {0};
 	bool any = r->def.max_age_ms > 0 || r->def.max_bytes > 0;
 	int rc = recorder_store_retain(r->store, now_ms, any ? &r->def : NULL, &res);
+	atomic_fetch_add(&r->retained, res.records);
 	if (deleted != NULL)
 		*deleted = res.records;
+	return rc;
+}
+
+/* --- metrics ------------------------------------------------------------------ */
+
+static void emit_revision(struct metrics_emitter *e, void *arg)
+{
+	metrics_emit(e, NULL, (double)recorder_revision(arg));
+}
+
+static void emit_records(struct metrics_emitter *e, void *arg)
+{
+	struct recorder *r = arg;
+	uint64_t writes, records;
+	recorder_writer_stats(r->writer, &writes, &records);
+	metrics_emit(e, NULL, (double)records);
+}
+
+static void emit_writes(struct metrics_emitter *e, void *arg)
+{
+	struct recorder *r = arg;
+	uint64_t writes, records;
+	recorder_writer_stats(r->writer, &writes, &records);
+	metrics_emit(e, NULL, (double)writes);
+}
+
+static void emit_retained(struct metrics_emitter *e, void *arg)
+{
+	struct recorder *r = arg;
+	metrics_emit(e, NULL, (double)atomic_load(&r->retained));
+}
+
+struct usage_emit {
+	struct metrics_emitter *e;
+	bool bytes;
+};
+
+static void emit_one_usage(void *arg, const char *tenant, uint64_t records, uint64_t bytes)
+{
+	struct usage_emit *u = arg;
+	const char *values[] = {tenant};
+	metrics_emit(u->e, values, (double)(u->bytes ? bytes : records));
+}
+
+static void emit_tenant_records(struct metrics_emitter *e, void *arg)
+{
+	struct recorder *r = arg;
+	struct usage_emit u = {e, false};
+	recorder_store_each_usage(r->store, emit_one_usage, &u);
+}
+
+static void emit_tenant_bytes(struct metrics_emitter *e, void *arg)
+{
+	struct recorder *r = arg;
+	struct usage_emit u = {e, true};
+	recorder_store_each_usage(r->store, emit_one_usage, &u);
+}
+
+int recorder_metrics(struct recorder *r, struct metrics *m)
+{
+	int rc = metrics_callback(m, "noetl_recorder_revision",
+	                          "newest revision of the recorder's record stream", NULL,
+	                          METRICS_GAUGE, emit_revision, r);
+	if (rc == 0)
+		rc = metrics_callback(m, "noetl_recorder_records_total",
+		                      "records stored since the process started", NULL,
+		                      METRICS_COUNTER, emit_records, r);
+	if (rc == 0)
+		rc = metrics_callback(m, "noetl_recorder_synced_writes_total",
+		                      "synced writes (each carries a group of Record calls)", NULL,
+		                      METRICS_COUNTER, emit_writes, r);
+	if (rc == 0)
+		rc = metrics_callback(m, "noetl_recorder_retention_deleted_total",
+		                      "records deleted by retention since the process started",
+		                      NULL, METRICS_COUNTER, emit_retained, r);
+	if (rc == 0)
+		rc = metrics_callback(m, "noetl_recorder_tenant_records",
+		                      "records stored for the tenant", "tenant", METRICS_GAUGE,
+		                      emit_tenant_records, r);
+	if (rc == 0)
+		rc = metrics_callback(m, "noetl_recorder_tenant_bytes",
+		                      "bytes charged against the tenant's retention (record size "
+		                      "plus a fixed allowance for its keys)",
+		                      "tenant", METRICS_GAUGE, emit_tenant_bytes, r);
 	return rc;
 }
 

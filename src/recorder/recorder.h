@@ -56,6 +56,14 @@ uint64_t recorder_revision(struct recorder *r);
  * deleted. 0 or -errno. Thread-safe. */
 int recorder_retain_now(struct recorder *r, int64_t now_ms, uint64_t *deleted);
 
+struct metrics;
+
+/* Registers the Recorder's metrics in m (borrowed; it must outlive r or the
+ * metrics be unregistered first): head revision, records stored, synced
+ * writes, records deleted by retention, and each tenant's records and bytes.
+ * 0 or -errno. */
+int recorder_metrics(struct recorder *r, struct metrics *m);
+
 /* Stops the threads and closes the store; accepts NULL. Destroy the RPC
  * server first, so that no call is in progress. */
 void recorder_destroy(struct recorder *r);

@@ -28,6 +28,7 @@ struct recorder {
 	pthread_mutex_t mu; /* guards stop, with cv: wakes the retainer to stop */
 	pthread_cond_t cv;
 	bool stop;
+	_Atomic uint64_t retained; /* records deleted by retention, for metrics */
 };
 
 /* Fills r->svc with the handlers. */

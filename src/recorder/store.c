@@ -285,6 +285,19 @@ void recorder_store_usage(struct recorder_store *s, const char *tenant, uint64_t
 	pthread_mutex_unlock(&s->lock);
 }
 
+void recorder_store_each_usage(struct recorder_store *s,
+                               void (*fn)(void *arg, const char *tenant, uint64_t records,
+                                          uint64_t bytes),
+                               void *arg)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->nbuckets; i++)
+		for (struct usage *u = s->buckets[i]; u != NULL; u = u->next)
+			if (u->records > 0)
+				fn(arg, u->tenant, u->records, u->bytes);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* --- open, close ---------------------------------------------------------- */
 
 int recorder_store_open(const char *dir, struct stream_pub *pub, struct recorder_store **out)

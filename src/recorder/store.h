@@ -147,6 +147,13 @@ int recorder_store_get_retention(struct recorder_store *s, const char *tenant,
 void recorder_store_usage(struct recorder_store *s, const char *tenant, uint64_t *records,
                           uint64_t *bytes);
 
+/* Calls fn(arg, tenant, records, bytes) for every tenant with records, under
+ * the write mutex (fn must not call the store). */
+void recorder_store_each_usage(struct recorder_store *s,
+                               void (*fn)(void *arg, const char *tenant, uint64_t records,
+                                          uint64_t bytes),
+                               void *arg);
+
 /*
  * One retention pass over every tenant at time now_ms: each tenant's own
  * policy, else def (borrowed; NULL = keep everything). Works in bounded steps

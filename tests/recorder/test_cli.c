@@ -47,8 +47,8 @@ static pid_t start_recorder(void)
 	char bin[512], log[300];
 	testutil_build_path("src/recorder/noetl-recorder", bin, sizeof(bin));
 	snprintf(log, sizeof(log), "%s/recorder.log", dir);
-	char *argv[] = {bin,        "--data-dir", data,          "--listen", rpc_url,
-	                "--stream", pub_url,      "--log.level", "warn",     NULL};
+	char *argv[] = {bin,     "--data-dir",  data,   "--listen", rpc_url, "--stream",
+	                pub_url, "--log.level", "warn", "--http",   "",      NULL};
 	return testutil_spawn(argv, log);
 }
 

@@ -104,6 +104,7 @@ struct writer {
 	atomic_int sent;    /* acme records acknowledged */
 	atomic_ullong last; /* last revision acknowledged */
 	int retries;
+	bool gave_up;
 };
 
 static void *write_burst(void *arg)
@@ -130,7 +131,11 @@ static void *write_burst(void *arg)
 				protobuf_c_message_free_unpacked(out, NULL);
 				break;
 			}
-			w->retries++;
+			if (++w->retries > 3000) {
+				w->gave_up = true; /* the recorder is not coming back */
+				recutil_free(recs, BATCH + 1);
+				return NULL;
+			}
 			util_sleep_ms(20);
 		}
 		recutil_free(recs, BATCH + 1);
@@ -213,7 +218,7 @@ static void burst_in_process(unsigned slow_every, unsigned drop_every)
 	struct writer w = {.client = client};
 	pthread_t th;
 	cr_assert_eq(pthread_create(&th, NULL, write_burst, &w), 0);
-	while (atomic_load(&w.sent) < BURST / 5)
+	while (atomic_load(&w.sent) < BURST / 5 && !w.gave_up)
 		util_sleep_ms(5);
 
 	/* attached in the middle, from the beginning of the stream */
@@ -225,6 +230,7 @@ static void burst_in_process(unsigned slow_every, unsigned drop_every)
 	                               &f, &sub),
 	             0);
 	pthread_join(th, NULL);
+	cr_assert(!w.gave_up, "the recorder stopped answering");
 	uint64_t last = atomic_load(&w.last);
 	/* the last acme record is the one before the last "other" record */
 	cr_assert(stream_sub_wait(sub, last - 1, 120000), "follower at %llu of %llu",
@@ -261,8 +267,10 @@ static pid_t start_recorder(void)
 	char bin[512], log[300];
 	testutil_build_path("src/recorder/noetl-recorder", bin, sizeof(bin));
 	snprintf(log, sizeof(log), "%s/recorder.log", dir);
-	char *argv[] = {bin,     "--data-dir",           data, "--listen",    rpc_url, "--stream",
-	                pub_url, "--retention-interval", "1h", "--log.level", "warn",  NULL};
+	char *argv[] = {bin,     "--data-dir",  data,    "--listen",
+	                rpc_url, "--stream",    pub_url, "--retention-interval",
+	                "1h",    "--log.level", "warn",  "--http",
+	                "",      NULL};
 	return testutil_spawn(argv, log);
 }
 
@@ -284,13 +292,16 @@ Test(follow, a_follower_gets_every_record_once_and_in_order_across_a_recorder_re
 	struct writer w = {.client = client};
 	pthread_t th;
 	cr_assert_eq(pthread_create(&th, NULL, write_burst, &w), 0);
-	while (seen_count(&f) < BURST / 3)
+	int64_t deadline = util_mono_ms() + 120000;
+	while (seen_count(&f) < BURST / 3 && util_mono_ms() < deadline)
 		util_sleep_ms(5);
+	cr_assert_geq(seen_count(&f), BURST / 3, "the follower got nothing: see recorder.log");
 	/* kill it hard in the middle of the burst, then start it again */
 	testutil_kill(pid, SIGKILL);
 	util_sleep_ms(200);
 	pid = start_recorder();
 	pthread_join(th, NULL);
+	cr_assert(!w.gave_up, "the recorder stopped answering");
 	uint64_t last = atomic_load(&w.last);
 	cr_assert(stream_sub_wait(sub, last - 1, 120000), "follower at %llu of %llu",
 	          (unsigned long long)stream_sub_revision(sub), (unsigned long long)last);

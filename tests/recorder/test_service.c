@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "recorder.h"
 #include "recorder.pb-c.h"
 #include "recutil.h"
@@ -716,4 +717,29 @@ Test(service, concurrent_record_calls_each_get_their_records_stored_once_and_tog
 		}
 		freem(cr);
 	}
+}
+
+Test(service, metrics_report_the_head_records_writes_and_each_tenants_usage)
+{
+	Noetl__Record *recs[] = {
+	        recutil_log("acme", NULL, NOETL__LOG_LEVEL__LOG_INFO, 0, "a"),
+	        recutil_log("acme", NULL, NOETL__LOG_LEVEL__LOG_INFO, 0, "b"),
+	        recutil_log("beta", NULL, NOETL__LOG_LEVEL__LOG_INFO, 0, "c"),
+	};
+	send_ok(recs, 3);
+	struct metrics *m;
+	cr_assert_eq(metrics_create(0, &m), 0);
+	cr_assert_eq(recorder_metrics(rec, m), 0);
+	char *text;
+	size_t len;
+	cr_assert_eq(metrics_render(m, &text, &len), 0);
+	cr_assert(strstr(text, "noetl_recorder_revision 3") != NULL, "%s", text);
+	cr_assert(strstr(text, "noetl_recorder_records_total 3") != NULL, "%s", text);
+	cr_assert(strstr(text, "noetl_recorder_synced_writes_total 1") != NULL, "%s", text);
+	cr_assert(strstr(text, "noetl_recorder_tenant_records{tenant=\"acme\"} 2") != NULL, "%s",
+	          text);
+	cr_assert(strstr(text, "noetl_recorder_tenant_records{tenant=\"beta\"} 1") != NULL, "%s",
+	          text);
+	free(text);
+	metrics_destroy(m);
 }
