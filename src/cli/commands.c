@@ -14,6 +14,7 @@
 	X(repo) \
 	X(recorder) \
 	X(events) \
+	X(retention) \
 	X(schema) \
 	/* one line per module above this one */
 /* clang-format on */

@@ -94,6 +94,12 @@ static void send(Noetl__Record **recs, size_t n)
 	recutil_free(recs, n);
 }
 
+static void send1_log(void)
+{
+	Noetl__Record *r = recutil_log("acme", NULL, NOETL__LOG_LEVEL__LOG_INFO, 0, "x");
+	send(&r, 1);
+}
+
 /* Runs noetlctl with args (a shell fragment) against the recorder, with a
  * HOME of its own; returns the exit status, *out what it printed (stdout and
  * stderr; malloc'ed). */
@@ -374,4 +380,34 @@ Test(cli, logs_follow_prints_every_new_line_once_across_a_recorder_restart)
 		k++;
 	}
 	free(texts);
+}
+
+Test(cli, retention_is_shown_set_and_reset)
+{
+	send1_log();
+	char *out = NULL;
+	int rc = ctl_run(&out, "retention set acme --max-age 1h --max-bytes 64MiB");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_assert(strstr(out, "own") != NULL && strstr(out, "1h") != NULL, "%s", out);
+	free(out);
+	rc = ctl_run(&out, "retention show acme -o json");
+	cr_assert_eq(rc, 0, "%s", out);
+	json_t *j = parse(out);
+	cr_assert_eq(json_integer_value(json_object_get(j, "max_age_ms")), 3600000);
+	cr_assert_eq(json_integer_value(json_object_get(j, "max_bytes")), 64 << 20);
+	cr_assert_eq(json_integer_value(json_object_get(j, "records")), 1);
+	json_decref(j);
+	free(out);
+	rc = ctl_run(&out, "retention set acme --default -o json");
+	cr_assert_eq(rc, 0, "%s", out);
+	j = parse(out);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "policy")), "default");
+	cr_assert_eq(json_integer_value(json_object_get(j, "max_age_ms")), 7LL * 86400000,
+	             "the recorder's default: 7 days");
+	json_decref(j);
+	free(out);
+	cr_assert_eq(ctl_run(&out, "retention set acme"), 2, "%s", out);
+	free(out);
+	cr_assert_eq(ctl_run(&out, "retention set acme --default --max-age 1h"), 2, "%s", out);
+	free(out);
 }
