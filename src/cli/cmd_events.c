@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "recorder.pb-c.h"
+#include "rpc.h"
 
 #define CHAIN_MAX 200 /* events shown in one chain at most */
 #define DEPTH_MAX 64  /* parents followed upwards at most */
@@ -42,6 +43,28 @@ static Noetl__TimelineReply *timeline(struct cli *cli, const char *tenant, const
 	*rv = cli_call(cli, CLI_RECORDER, &noetl__recorder__descriptor, "Timeline", &req.base, NULL,
 	               &out);
 	return *rv == CLI_OK ? (Noetl__TimelineReply *)out : NULL;
+}
+
+/* Calls Timeline for an event of the chain: a follow-up whose records are
+ * gone (retention) is shown as "unknown" rather than failing the command, so
+ * this prints nothing on failure. */
+static Noetl__TimelineReply *timeline_quiet(struct cli *cli, const char *tenant, const char *event)
+{
+	struct rpc_client *c;
+	if (cli_client(cli, CLI_RECORDER, &c) != CLI_OK)
+		return NULL;
+	Noetl__TimelineRequest req = NOETL__TIMELINE_REQUEST__INIT;
+	req.tenant = (char *)tenant;
+	req.event_id = (char *)event;
+	struct rpc_call_options o = {
+	        .timeout_ms = cli->timeout_ms > 0 ? (int)cli->timeout_ms : 0,
+	        .tenant = tenant,
+	        .token = cli->token,
+	};
+	ProtobufCMessage *out = NULL;
+	if (rpc_call(c, &noetl__recorder__descriptor, "Timeline", &req.base, &o, &out, NULL) != 0)
+		return NULL;
+	return (Noetl__TimelineReply *)out;
 }
 
 static json_t *entry_json(const Noetl__TimelineEntry *e)
@@ -76,9 +99,8 @@ static json_t *chain_node(struct cli *cli, const char *tenant, const char *id,
 	json_object_set_new(node, "event_id", json_string(id));
 	json_object_set_new(seen, id, json_true());
 	Noetl__TimelineReply *own = NULL;
-	int rv;
 	if (t == NULL)
-		t = own = timeline(cli, tenant, id, &rv);
+		t = own = timeline_quiet(cli, tenant, id);
 	json_object_set_new(node, "state", json_string(t != NULL ? state_of(t) : "unknown"));
 	json_t *kids = json_array();
 	for (size_t i = 0; t != NULL && i < t->n_children; i++) {
@@ -142,7 +164,7 @@ static int run_show(struct cli *cli, int argc, char **argv)
 		root = strdup(t->parents[0]);
 		for (int depth = 0; depth < DEPTH_MAX && !seen_has(seen, root); depth++) {
 			json_object_set_new(seen, root, json_true());
-			Noetl__TimelineReply *p = timeline(cli, tenant, root, &rv);
+			Noetl__TimelineReply *p = timeline_quiet(cli, tenant, root);
 			if (p == NULL || p->n_parents == 0) {
 				if (p != NULL)
 					protobuf_c_message_free_unpacked(&p->base, NULL);
