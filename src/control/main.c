@@ -17,6 +17,7 @@
 #include "control.h"
 #include "log.h"
 #include "rpc.h"
+#include "util.h"
 
 static char *data_dir;
 static struct config_list rpc_listen;
@@ -26,6 +27,7 @@ static char *queue_url;
 static int workers;
 static int64_t call_timeout;
 static int64_t schedule_interval;
+static int clock_rate;
 static char *http_listen;
 static char *log_level;
 static bool log_json;
@@ -50,6 +52,10 @@ static const struct config_option options[] = {
          "deadline of each call to the Repository and the Queue", "call-timeout", NULL},
         {"control.schedule-interval", CONFIG_DURATION, &schedule_interval, "1s",
          "how often the scheduler looks for due cron ticks", "schedule-interval", NULL},
+        {"control.debug.clock-rate", CONFIG_INT, &clock_rate, "1",
+         "TESTING ONLY: Control's clock runs this many times faster than real time from "
+         "the start (60: a minute per second), so cron schedules fire sooner; 1 = real time",
+         NULL, NULL},
         {"control.http", CONFIG_STRING, &http_listen, NOETL_DEFAULT_CONTROL_HTTP_URL,
          "where /healthz, /readyz and /metrics are served (HTTP); empty: nowhere", "http", NULL},
         {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
@@ -70,6 +76,15 @@ static const struct config_spec spec = {
         .options = options,
         .default_file = NULL,
 };
+
+/* --debug.clock-rate: real time from the start, sped up. */
+static int64_t clock_origin;
+
+static int64_t fast_clock(void *arg)
+{
+	(void)arg;
+	return clock_origin + (util_now_ms() - clock_origin) * clock_rate;
+}
 
 int main(int argc, char **argv)
 {
@@ -116,6 +131,19 @@ int main(int argc, char **argv)
 	        .call_timeout_ms = (int)call_timeout,
 	        .schedule_interval_ms = schedule_interval > 0 ? (int)schedule_interval : 1000,
 	};
+	if (clock_rate < 1 || clock_rate > 3600) {
+		fprintf(stderr, "noetl-control: control.debug.clock-rate must be 1 to 3600\n");
+		config_free(options);
+		return 2;
+	}
+	if (clock_rate > 1) {
+		clock_origin = util_now_ms();
+		cc.clock = fast_clock;
+		log_warn(
+		        "the clock runs %d times faster than real time (control.debug.clock-rate): "
+		        "for tests only",
+		        clock_rate);
+	}
 	struct control *ctl = NULL;
 	struct rpc_server *srv = NULL;
 	struct metrics *metrics = NULL;
