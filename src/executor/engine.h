@@ -141,6 +141,10 @@ const char *engine_module_sha256(const struct engine_module *m);
  * are stopped at once and busy ones when their batch ends. Accepts NULL. */
 void engine_module_release(struct engine *e, struct engine_module *m);
 
+/* The largest payload an event may have; larger ones fail with
+ * ENGINE_ERROR without running. */
+#define ENGINE_MAX_PAYLOAD (64u << 20)
+
 struct engine_event {
 	const void *data; /* payload, borrowed for the call */
 	size_t len;

@@ -30,12 +30,19 @@ struct lane {
 struct run {
 	struct engine *e;
 	struct engine_module *m;
-	const char *fn;      /* handler name */
-	uint32_t pages;      /* memory limit */
-	uint32_t timeout_ms; /* per event */
-	const struct engine_event *events;
-	struct engine_result *res; /* n results being filled */
+	const char *fn;              /* handler name */
+	uint32_t pages;              /* memory limit */
+	uint32_t timeout_ms;         /* per event */
+	struct engine_event *events; /* the events that run (lanes index these) */
+	size_t *map;                 /* their index in the caller's batch */
+	struct engine_result *res;   /* the caller's n results */
 };
+
+/* The result slot of running event k. */
+static struct engine_result *result_of(struct run *run, size_t k)
+{
+	return &run->res[run->map[k]];
+}
 
 static void set_reason(struct engine_result *r, enum engine_status st, int64_t dur_us,
                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -57,7 +64,7 @@ static void set_reason(struct engine_result *r, enum engine_status st, int64_t d
 static void fail_rest(struct run *run, struct lane *l, enum engine_status st, const char *why)
 {
 	for (; l->next < l->end; l->next++)
-		set_reason(&run->res[l->next], st, 0, "%s", why);
+		set_reason(result_of(run, l->next), st, 0, "%s", why);
 	l->state = LANE_DONE;
 }
 
@@ -123,7 +130,7 @@ static void runner_lost(struct run *run, struct lane *l, enum engine_status st, 
 		fail_rest(run, l, st, why);
 		return;
 	}
-	set_reason(&run->res[l->next], st, util_mono_us() - l->started_us, "%s", why);
+	set_reason(result_of(run, l->next), st, util_mono_us() - l->started_us, "%s", why);
 	l->next++;
 	start_lane(run, l);
 }
@@ -198,7 +205,7 @@ static void take_frames(struct run *run, struct lane *l)
 			drop_runner(l);
 			fail_rest(run, l, st, msg);
 		} else if (l->state == LANE_RUNNING && type == FRAME_RESULT) {
-			if (!decode_result(&in, &run->res[l->next]))
+			if (!decode_result(&in, result_of(run, l->next)))
 				goto protocol;
 			l->next++;
 			l->started_us = util_mono_us();
@@ -325,6 +332,38 @@ static bool check_function(const struct engine_module *m, const char *fn, char *
 	return false;
 }
 
+/* Splits n running events over lanes and drives them to the end. */
+static void run_lanes(struct run *run, size_t n)
+{
+	struct engine *e = run->e;
+	size_t max_lanes = n / MIN_EVENTS_PER_LANE;
+	if (max_lanes > e->nslots)
+		max_lanes = e->nslots;
+	if (max_lanes == 0)
+		max_lanes = 1;
+	struct lane lanes[max_lanes];
+	size_t nl = 0;
+	lanes[nl++].slot = engine_acquire(e, run->m, run->pages, true, ACQUIRE_ANY);
+	while (nl < max_lanes) {
+		struct slot *s =
+		        engine_acquire(e, run->m, run->pages, false,
+		                       n >= SPAWN_FOR_BATCH ? ACQUIRE_NO_EVICT : ACQUIRE_WARM);
+		if (s == NULL)
+			break;
+		lanes[nl++].slot = s;
+	}
+	for (size_t i = 0, at = 0; i < nl; i++) {
+		size_t share = n / nl + (i < n % nl);
+		lanes[i].next = at;
+		lanes[i].end = at + share;
+		at += share;
+		start_lane(run, &lanes[i]);
+	}
+	drive(run, lanes, nl);
+	for (size_t i = 0; i < nl; i++)
+		engine_release_slot(e, lanes[i].slot);
+}
+
 int engine_run(struct engine *e, struct engine_module *m, const struct engine_run_opts *opts,
                const struct engine_event *events, size_t n, struct engine_result **out)
 {
@@ -337,44 +376,36 @@ int engine_run(struct engine *e, struct engine_module *m, const struct engine_ru
 	        .fn = o.function ? o.function : "event",
 	        .pages = engine_pages_of(o.memory_bytes ? o.memory_bytes : e->lim.memory_bytes),
 	        .timeout_ms = o.timeout_ms ? o.timeout_ms : e->lim.timeout_ms,
-	        .events = events,
+	        .events = calloc(n, sizeof(struct engine_event)),
+	        .map = calloc(n, sizeof(size_t)),
 	        .res = calloc(n, sizeof(struct engine_result)),
 	};
-	if (run.res == NULL)
+	if (run.events == NULL || run.map == NULL || run.res == NULL) {
+		free(run.events);
+		free(run.map);
+		free(run.res);
 		return -ENOMEM;
+	}
 	char why[512];
-	if (!check_function(m, run.fn, why, sizeof(why))) {
-		for (size_t i = 0; i < n; i++)
+	bool runnable = check_function(m, run.fn, why, sizeof(why));
+	size_t nrun = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!runnable) {
 			set_reason(&run.res[i], ENGINE_COMPILE, 0, "%s", why);
-		*out = run.res;
-		return 0;
+		} else if (events[i].len > ENGINE_MAX_PAYLOAD) {
+			set_reason(&run.res[i], ENGINE_ERROR, 0,
+			           "the event payload of %zu bytes is larger than the limit of %u "
+			           "bytes",
+			           events[i].len, ENGINE_MAX_PAYLOAD);
+		} else {
+			run.events[nrun] = events[i];
+			run.map[nrun++] = i;
+		}
 	}
-	size_t max_lanes = n / MIN_EVENTS_PER_LANE;
-	if (max_lanes > e->nslots)
-		max_lanes = e->nslots;
-	if (max_lanes == 0)
-		max_lanes = 1;
-	struct lane lanes[max_lanes];
-	size_t nl = 0;
-	lanes[nl++].slot = engine_acquire(e, m, run.pages, true, ACQUIRE_ANY);
-	while (nl < max_lanes) {
-		struct slot *s =
-		        engine_acquire(e, m, run.pages, false,
-		                       n >= SPAWN_FOR_BATCH ? ACQUIRE_NO_EVICT : ACQUIRE_WARM);
-		if (s == NULL)
-			break;
-		lanes[nl++].slot = s;
-	}
-	for (size_t i = 0, at = 0; i < nl; i++) {
-		size_t share = n / nl + (i < n % nl);
-		lanes[i].next = at;
-		lanes[i].end = at + share;
-		at += share;
-		start_lane(&run, &lanes[i]);
-	}
-	drive(&run, lanes, nl);
-	for (size_t i = 0; i < nl; i++)
-		engine_release_slot(e, lanes[i].slot);
+	if (nrun > 0)
+		run_lanes(&run, nrun);
+	free(run.events);
+	free(run.map);
 	*out = run.res;
 	return 0;
 }

@@ -309,3 +309,24 @@ Test(failures, log_text_over_the_limit_is_dropped_with_a_notice)
 	engine_module_release(e, m);
 	engine_destroy(e);
 }
+
+Test(failures, an_oversized_payload_fails_alone_without_running)
+{
+	struct engine *e = helper_engine(1, NULL);
+	struct engine_module *m = helper_prepare(e, "sdk/examples/echo.wasm");
+	size_t big = ENGINE_MAX_PAYLOAD + 1;
+	char *huge = calloc(1, big);
+	cr_assert_not_null(huge);
+	struct engine_event ev[3] = {{"a", 1}, {huge, big}, {"c", 1}};
+	struct engine_result *r;
+	cr_assert_eq(engine_run(e, m, NULL, ev, 3, &r), 0);
+	cr_assert_eq(r[0].status, ENGINE_OK);
+	assert_reason(&r[1], ENGINE_ERROR, "larger than the limit");
+	cr_assert_eq(r[2].status, ENGINE_OK);
+	cr_assert_eq(r[2].len, 1);
+	cr_assert_eq(r[2].data[0], 'c');
+	engine_results_free(r, 3);
+	free(huge);
+	engine_module_release(e, m);
+	engine_destroy(e);
+}
