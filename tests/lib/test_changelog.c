@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,4 +121,75 @@ Test(changelog, trim_removes_old_changes_and_keeps_the_head)
 	cr_assert_eq(changelog_trim(cl, 1000), 0);
 	cr_assert_eq(changelog_head(cl), 50);
 	cr_assert_eq(add("odd", "v"), 51);
+}
+
+Test(changelog, get_reads_a_committed_change_by_revision_and_nothing_beyond_the_head)
+{
+	add("a", "one");
+	add("b", "two");
+	Noetl__Change *c = NULL;
+	cr_assert_eq(changelog_get(cl, 2, &c), 0);
+	cr_assert_eq(c->revision, 2);
+	cr_assert_str_eq(c->topic, "b");
+	cr_assert_eq(c->body.len, 3);
+	cr_assert_eq(memcmp(c->body.data, "two", 3), 0);
+	noetl__change__free_unpacked(c, NULL);
+	cr_assert_eq(changelog_get(cl, 0, &c), -ENOENT);
+	cr_assert_eq(changelog_get(cl, 3, &c), -ENOENT);
+
+	/* written but not committed: not there yet */
+	struct kv_batch *b = kv_batch_create();
+	cr_assert_eq(changelog_add(cl, b, "a", "x", 1, 1), 3);
+	cr_assert_eq(kv_write(kv, b, true), 0);
+	cr_assert_eq(changelog_get(cl, 3, &c), -ENOENT);
+	changelog_commit(cl);
+	cr_assert_eq(changelog_get(cl, 3, &c), 0);
+	noetl__change__free_unpacked(c, NULL);
+	kv_batch_destroy(b);
+}
+
+Test(changelog, forget_deletes_one_topics_changes_and_keeps_the_others_and_the_head)
+{
+	for (int i = 0; i < 20; i++)
+		add(i % 2 ? "keep" : "drop", "v");
+	/* drop: revisions 1, 3, ..., 19 */
+	uint64_t revs[10];
+	for (int i = 0; i < 10; i++)
+		revs[i] = (uint64_t)(2 * i + 1);
+	struct kv_batch *b = kv_batch_create();
+	changelog_forget(cl, b, "drop", revs, 10);
+	cr_assert_eq(kv_write(kv, b, true), 0);
+	kv_batch_destroy(b);
+	Noetl__ChangesReply *r;
+	cr_assert_eq(changelog_read(cl, 0, "drop", 0, &r), 0);
+	cr_assert_eq(r->n_changes, 0);
+	changelog_reply_free(r);
+	cr_assert_eq(changelog_read(cl, 0, "keep", 0, &r), 0);
+	cr_assert_eq(r->n_changes, 10);
+	changelog_reply_free(r);
+	cr_assert_eq(changelog_read(cl, 0, NULL, 0, &r), 0);
+	cr_assert_eq(r->n_changes, 10);
+	changelog_reply_free(r);
+
+	/* a run of consecutive revisions (one range delete) and the head */
+	for (int i = 0; i < 5; i++)
+		add("run", "v"); /* 21 .. 25 */
+	uint64_t run[] = {21, 22, 23, 25};
+	b = kv_batch_create();
+	changelog_forget(cl, b, "run", run, 4);
+	cr_assert_eq(kv_write(kv, b, true), 0);
+	kv_batch_destroy(b);
+	cr_assert_eq(changelog_read(cl, 0, "run", 0, &r), 0);
+	cr_assert_eq(r->n_changes, 2, "24, and 25: the head stays");
+	cr_assert_eq(r->changes[0]->revision, 24);
+	cr_assert_eq(r->changes[1]->revision, 25);
+	changelog_reply_free(r);
+	cr_assert_eq(changelog_read(cl, 0, "keep", 0, &r), 0);
+	cr_assert_eq(r->n_changes, 10, "another topic's changes are untouched");
+	changelog_reply_free(r);
+
+	/* the head survives a reopen */
+	changelog_close(cl);
+	cr_assert_eq(changelog_open(kv, "L", 1, NULL, &cl), 0);
+	cr_assert_eq(changelog_head(cl), 25);
 }
