@@ -383,7 +383,8 @@ static int run_list(struct cli *cli, int argc, char **argv)
 			                                (int)p->n_schedules));
 		}
 		page.cursor.len = rep->next_cursor.len < sizeof(cursor) ? rep->next_cursor.len : 0;
-		memcpy(cursor, rep->next_cursor.data, page.cursor.len);
+		if (page.cursor.len > 0)
+			memcpy(cursor, rep->next_cursor.data, page.cursor.len);
 		page.cursor.data = cursor;
 		protobuf_c_message_free_unpacked(out, NULL);
 	} while (page.cursor.len > 0);

@@ -158,7 +158,8 @@ static int run_list(struct cli *cli, int argc, char **argv)
 		for (size_t i = 0; i < rep->n_files; i++)
 			json_array_append_new(rows, file_row(rep->files[i]));
 		page.cursor.len = rep->next_cursor.len < sizeof(cursor) ? rep->next_cursor.len : 0;
-		memcpy(cursor, rep->next_cursor.data, page.cursor.len);
+		if (page.cursor.len > 0)
+			memcpy(cursor, rep->next_cursor.data, page.cursor.len);
 		page.cursor.data = cursor;
 		protobuf_c_message_free_unpacked(out, NULL);
 	} while (page.cursor.len > 0);

@@ -10,6 +10,7 @@
 #include "content.h"
 
 #include "jsonschema.h"
+#include "util.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -192,20 +193,31 @@ static int check_wasm(const char *name, const uint8_t *p, size_t len, char **why
 	return 0;
 }
 
-/* At upload, a "$ref" to another document is not followed: that file may
- * be uploaded later, and the listener resolves it against the tenant's files
- * when it loads the schema. Any document is accepted in its place, so the
- * compile checks everything this file says itself. */
-static int accept_external(void *arg, const char *uri, json_t **out, char **err)
+/* The message a reference that cannot be checked yet fails the compile
+ * with, so check_schema can tell it from a real error. */
+#define UNRESOLVED "noetl: reference left for the listener"
+
+struct resolve {
+	content_load_fn load; /* the tenant's files; NULL = none */
+	void *arg;            /* for load */
+};
+
+/* A "$ref" to another document: one of the tenant's files is loaded and
+ * checked with the rest; anything else (a file not uploaded yet, a URL)
+ * cannot be checked now. */
+static int resolve_ref(void *arg, const char *uri, json_t **out, char **err)
 {
-	(void)arg;
-	(void)uri;
-	(void)err;
-	*out = json_true();
-	return 0;
+	const struct resolve *r = arg;
+	int rv = -ENOENT;
+	if (r->load != NULL && util_valid_name(uri, 128))
+		rv = r->load(r->arg, uri, out);
+	if (rv == -ENOENT)
+		*err = strdup(UNRESOLVED);
+	return rv;
 }
 
-static int check_schema(const char *name, const void *data, size_t len, char **why)
+static int check_schema(const char *name, const void *data, size_t len, const struct resolve *r,
+                        char **why)
 {
 	json_t *doc = NULL;
 	char *err = NULL;
@@ -225,7 +237,7 @@ static int check_schema(const char *name, const void *data, size_t len, char **w
 		               "JSON Schema is",
 		               name);
 	}
-	struct jsonschema_options opt = {.resolver = accept_external};
+	struct jsonschema_options opt = {.resolver = resolve_ref, .resolver_arg = (void *)r};
 	struct jsonschema *js = NULL;
 	rv = jsonschema_compile_json(doc, &opt, &js, &err);
 	json_decref(doc);
@@ -233,6 +245,12 @@ static int check_schema(const char *name, const void *data, size_t len, char **w
 	if (rv == -ENOMEM) {
 		free(err);
 		return rv;
+	}
+	if (rv != 0 && err != NULL && strstr(err, UNRESOLVED) != NULL) {
+		/* It refers to a document that is not here (yet): the listener
+		 * checks the whole when it loads the schema. */
+		free(err);
+		return 0;
 	}
 	if (rv != 0) {
 		rv = problem(why,
@@ -243,13 +261,15 @@ static int check_schema(const char *name, const void *data, size_t len, char **w
 	return rv;
 }
 
-int content_check(Noetl__FileType type, const char *name, const void *data, size_t len, char **why)
+int content_check(Noetl__FileType type, const char *name, const void *data, size_t len,
+                  content_load_fn load, void *load_arg, char **why)
 {
+	struct resolve r = {load, load_arg};
 	switch (type) {
 	case NOETL__FILE_TYPE__FILE_WASM:
 		return check_wasm(name, data, len, why);
 	case NOETL__FILE_TYPE__FILE_JSON_SCHEMA:
-		return check_schema(name, data, len, why);
+		return check_schema(name, data, len, &r, why);
 	default:
 		return problem(why, "file '%s' has unknown type %d; use wasm or json-schema", name,
 		               (int)type);

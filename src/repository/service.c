@@ -12,6 +12,7 @@
 #include "changelog.h"
 #include "content.h"
 #include "jobdef.h"
+#include "jsonschema.h"
 #include "log.h"
 #include "metrics.h"
 #include "repository.h"
@@ -94,6 +95,29 @@ static bool valid_type(int t)
 	return t == NOETL__FILE_TYPE__FILE_WASM || t == NOETL__FILE_TYPE__FILE_JSON_SCHEMA;
 }
 
+/* Loads a json-schema file of one tenant for content_check's "$ref"s. */
+struct loader {
+	struct repository *r; /* the repository */
+	const char *tenant;   /* whose files */
+};
+
+static int load_schema(void *arg, const char *name, json_t **out)
+{
+	const struct loader *l = arg;
+	Noetl__FileInfo *fi;
+	void *data;
+	size_t len;
+	int rv = repository_store_get(l->r->store, l->tenant, name, 0, &fi, &data, &len);
+	if (rv != 0)
+		return rv;
+	bool schema = fi->type == NOETL__FILE_TYPE__FILE_JSON_SCHEMA;
+	protobuf_c_message_free_unpacked(&fi->base, NULL);
+	if (schema)
+		rv = jsonschema_parse(data, len, out, NULL);
+	free(data);
+	return !schema ? -ENOENT : rv == 0 ? 0 : -EINVAL;
+}
+
 static void h_put_file(Noetl__Repository_Service *svc, const Noetl__PutFileRequest *in,
                        Noetl__FileInfo_Closure done, void *call)
 {
@@ -119,7 +143,9 @@ static void h_put_file(Noetl__Repository_Service *svc, const Noetl__PutFileReque
 		goto fail;
 	}
 	char *why = NULL;
-	int rv = content_check(in->type, in->name, in->content.data, in->content.len, &why);
+	struct loader l = {r, in->tenant};
+	int rv = content_check(in->type, in->name, in->content.data, in->content.len, load_schema,
+	                       &l, &why);
 	if (rv != 0) {
 		fail_store(call, rv, why, "checking the file");
 		goto fail;

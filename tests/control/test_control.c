@@ -558,7 +558,8 @@ Test(control, listing_pages_through_packages_of_all_tenants)
 			strcat(seen, " ");
 		}
 		cursor.len = lp->next_cursor.len;
-		memcpy(cbuf, lp->next_cursor.data, cursor.len);
+		if (cursor.len > 0)
+			memcpy(cbuf, lp->next_cursor.data, cursor.len);
 		cursor.data = cbuf;
 		protobuf_c_message_free_unpacked(&lp->base, NULL);
 	} while (cursor.len > 0);

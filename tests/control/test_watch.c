@@ -195,9 +195,6 @@ Test(watch, watchers_before_during_and_after_a_burst_see_every_revision_once_in_
 		pthread_mutex_unlock(&ws[i]->mu);
 	}
 
-	cr_expect_geq(stream_sub_resyncs(before.sub), 2,
-	              "the first watcher resynced after Control's restart");
-
 	/* One more change reaches all three live. */
 	ct.tenant = "demogo";
 	call(ctl, &noetl__control__descriptor, "CreateToken", &ct.base, NULL);
