@@ -87,6 +87,14 @@ void cli_print_call_error(struct cli *cli, enum cli_service s, const char *metho
 		upper[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
 	upper[i] = '\0';
 
+	/* UNAVAILABLE from the rpc client itself ("noetl.Svc.Method: cannot
+	 * reach ...") means the service is down; from the service, that
+	 * something it depends on is (Control when the Repository is down):
+	 * say the service's own words then. */
+	if (status == NOETL__STATUS__UNAVAILABLE && strncmp(msg, "noetl.", 6) != 0) {
+		cli_fail(cli, "the %s cannot do %s now: %s", name, method, msg);
+		return;
+	}
 	switch (status) {
 	case NOETL__STATUS__UNAVAILABLE:
 		cli_fail(cli,

@@ -157,11 +157,20 @@ Test(output, yaml_quotes_strings_that_would_read_back_as_something_else)
 
 Test(output, an_unreachable_service_is_explained_with_what_to_do)
 {
-	cli_print_call_error(&cli, CLI_QUEUE, "Stats", NOETL__STATUS__UNAVAILABLE, "no server");
+	cli_print_call_error(&cli, CLI_QUEUE, "Stats", NOETL__STATUS__UNAVAILABLE,
+	                     "noetl.Queue.Stats: cannot reach tcp://queue.example:7403");
 	cr_assert_str_eq(err(),
 	                 "noetlctl: cannot reach the queue at tcp://queue.example:7403: is it "
 	                 "running? (check with 'noetlctl status'; point to it with --queue URL "
 	                 "or NOETL_QUEUE_URL)\n");
+}
+
+Test(output, a_service_that_answers_unavailable_is_quoted_not_called_unreachable)
+{
+	cli_print_call_error(&cli, CLI_CONTROL, "Deploy", NOETL__STATUS__UNAVAILABLE,
+	                     "cannot check the package's files: the repository is down");
+	cr_assert_str_eq(err(), "noetlctl: the control cannot do Deploy now: cannot check the "
+	                        "package's files: the repository is down\n");
 }
 
 Test(output, other_statuses_are_explained_in_words)
