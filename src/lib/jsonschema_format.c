@@ -4,7 +4,8 @@
  * Each check is a small hand-written recognizer for the grammar its RFC
  * gives: RFC 3339 for dates, times and durations, RFC 5321 (without the
  * obsolete forms) for e-mail, RFC 1123 for host names, RFC 3986/3987 for
- * URIs and IRIs, RFC 4291 for IPv6, RFC 6570 for URI templates, RFC 6901
+ * URIs and IRIs (in jsonschema_uri.c), RFC 4291 for IPv6, RFC 6570 for URI
+ * templates (also in jsonschema_uri.c), RFC 6901
  * and the relative JSON pointer draft for pointers. The idn-* checks are
  * basic: they accept non-ASCII letters where ASCII letters go and bound the
  * punycode length, but do not apply the IDNA2008 code point tables.
@@ -43,41 +44,6 @@ static int num(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 		v = v * 10 + (s[i] - '0');
 	return v;
-}
-
-/* Decodes one UTF-8 code point; invalid input gives 0xFFFFFFFF, length 1. */
-static size_t decode(const char *s, size_t len, size_t i, uint32_t *cp)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	unsigned char b = u[i];
-	size_t n;
-	uint32_t c;
-	if (b < 0x80) {
-		*cp = b;
-		return 1;
-	} else if ((b & 0xE0) == 0xC0) {
-		n = 2, c = b & 0x1F;
-	} else if ((b & 0xF0) == 0xE0) {
-		n = 3, c = b & 0x0F;
-	} else if ((b & 0xF8) == 0xF0) {
-		n = 4, c = b & 0x07;
-	} else {
-		*cp = 0xFFFFFFFF;
-		return 1;
-	}
-	if (i + n > len) {
-		*cp = 0xFFFFFFFF;
-		return 1;
-	}
-	for (size_t k = 1; k < n; k++) {
-		if ((u[i + k] & 0xC0) != 0x80) {
-			*cp = 0xFFFFFFFF;
-			return 1;
-		}
-		c = (c << 6) | (u[i + k] & 0x3F);
-	}
-	*cp = c;
-	return n;
 }
 
 /* ---- dates and times (RFC 3339 section 5.6) ---- */
@@ -387,7 +353,7 @@ static bool check_idn_hostname(const char *s, size_t len)
 	bool ok = true;
 	for (size_t i = 0; i < len && ok;) {
 		uint32_t c;
-		i += decode(s, len, i, &c);
+		i += js_utf8_decode(s, len, i, &c);
 		if (c == 0xFFFFFFFF) {
 			ok = false;
 		} else if (is_label_separator(c)) {
@@ -423,7 +389,7 @@ static bool check_email(const char *s, size_t len, bool idn)
 			if (i >= len)
 				return false;
 			uint32_t c;
-			size_t w = decode(s, len, i, &c);
+			size_t w = js_utf8_decode(s, len, i, &c);
 			if (c == '"')
 				break;
 			if (c == '\\') {
@@ -444,7 +410,7 @@ static bool check_email(const char *s, size_t len, bool idn)
 		bool prev_dot = true;
 		while (i < len && s[i] != '@') {
 			uint32_t c;
-			size_t w = decode(s, len, i, &c);
+			size_t w = js_utf8_decode(s, len, i, &c);
 			if (c == '.') {
 				if (prev_dot)
 					return false;
@@ -471,207 +437,6 @@ static bool check_email(const char *s, size_t len, bool idn)
 		return check_ipv4(d + 1, dlen - 2);
 	}
 	return idn ? check_idn_hostname(d, dlen) : check_hostname(d, dlen);
-}
-
-/* ---- URIs and IRIs (RFC 3986, RFC 3987) ---- */
-
-static bool is_unreserved(uint32_t c)
-{
-	return c < 0x80 && (is_alpha((int)c) || is_digit((int)c) || c == '-' || c == '.' ||
-	                    c == '_' || c == '~');
-}
-
-static bool is_sub_delim(uint32_t c)
-{
-	return c != 0 && c < 0x80 && strchr("!$&'()*+,;=", (int)c) != NULL;
-}
-
-static bool is_ucschar(uint32_t c)
-{
-	return (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xF900 && c <= 0xFDCF) ||
-	       (c >= 0xFDF0 && c <= 0xFFEF) ||
-	       (c >= 0x10000 && c <= 0xEFFFD && (c & 0xFFFE) != 0xFFFE);
-}
-
-static bool is_iprivate(uint32_t c)
-{
-	return (c >= 0xE000 && c <= 0xF8FF) || (c >= 0xF0000 && c <= 0xFFFFD) ||
-	       (c >= 0x100000 && c <= 0x10FFFD);
-}
-
-/* Consumes characters of a URI component: unreserved, pct-encoded,
- * sub-delims, the extra ASCII characters given, and with iri ucschar (and
- * iprivate when allowed). Stops at the first other character. */
-static size_t component(const char *s, size_t len, size_t i, const char *extra, bool iri,
-                        bool private_ok)
-{
-	while (i < len) {
-		uint32_t c;
-		size_t w = decode(s, len, i, &c);
-		if (c == '%') {
-			if (i + 2 >= len || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
-				return i;
-			i += 3;
-			continue;
-		}
-		if (is_unreserved(c) || is_sub_delim(c) ||
-		    (c < 0x80 && c != 0 && strchr(extra, (int)c) != NULL) ||
-		    (iri && (is_ucschar(c) || (private_ok && is_iprivate(c)))))
-			i += w;
-		else
-			return i;
-	}
-	return i;
-}
-
-static bool check_ip_literal(const char *s, size_t len)
-{
-	if (len > 0 && (s[0] == 'v' || s[0] == 'V')) {
-		size_t i = 1;
-		while (i < len && is_hex(s[i]))
-			i++;
-		if (i == 1 || i >= len || s[i] != '.' || i + 1 == len)
-			return false;
-		for (i++; i < len; i++)
-			if (!is_unreserved((unsigned char)s[i]) &&
-			    !is_sub_delim((unsigned char)s[i]) && s[i] != ':')
-				return false;
-		return true;
-	}
-	return check_ipv6(s, len);
-}
-
-static bool check_uri(const char *s, size_t len, bool absolute, bool iri)
-{
-	size_t i = 0;
-	bool scheme = false;
-	if (len > 0 && is_alpha(s[0])) {
-		size_t j = 1;
-		while (j < len && (is_alpha(s[j]) || is_digit(s[j]) || s[j] == '+' || s[j] == '-' ||
-		                   s[j] == '.'))
-			j++;
-		if (j < len && s[j] == ':') {
-			scheme = true;
-			i = j + 1;
-		}
-	}
-	if (absolute && !scheme)
-		return false;
-	if (len - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
-		i += 2;
-		size_t end = i;
-		while (end < len && s[end] != '/' && s[end] != '?' && s[end] != '#')
-			end++;
-		size_t at = i;
-		for (size_t k = i; k < end; k++)
-			if (s[k] == '@')
-				at = k + 1;
-		if (at > i && component(s, at - 1, i, ":", iri, false) != at - 1)
-			return false;
-		size_t h = at;
-		if (h < end && s[h] == '[') {
-			size_t close = h;
-			while (close < end && s[close] != ']')
-				close++;
-			if (close == end || !check_ip_literal(s + h + 1, close - h - 1))
-				return false;
-			h = close + 1;
-		} else {
-			h = component(s, end, h, "", iri, false);
-		}
-		if (h < end && s[h] == ':') {
-			for (h++; h < end; h++)
-				if (!is_digit(s[h]))
-					return false;
-		}
-		if (h != end)
-			return false;
-		i = end;
-	} else if (!scheme) {
-		/* A relative path's first segment may not hold ':' (it would read
-		 * as a scheme). */
-		size_t e = i;
-		while (e < len && s[e] != '/' && s[e] != '?' && s[e] != '#') {
-			if (s[e] == ':')
-				return false;
-			e++;
-		}
-	}
-	i = component(s, len, i, ":@/", iri, false);
-	if (i < len && s[i] == '?')
-		i = component(s, len, i + 1, ":@/?", iri, true);
-	if (i < len && s[i] == '#')
-		i = component(s, len, i + 1, ":@/?", iri, false);
-	return i == len;
-}
-
-/* RFC 6570 level 4 syntax. */
-static bool check_uri_template(const char *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		uint32_t c;
-		size_t w = decode(s, len, i, &c);
-		if (c == '{') {
-			i++;
-			if (i < len && strchr("+#./;?&=,!@|", s[i]) != NULL && s[i] != '\0')
-				i++;
-			for (;;) {
-				/* varname: varchar *( ["."] varchar ) */
-				size_t start = i;
-				bool prev_dot = true;
-				while (i < len) {
-					if (s[i] == '%' && i + 2 < len && is_hex(s[i + 1]) &&
-					    is_hex(s[i + 2])) {
-						i += 3;
-						prev_dot = false;
-					} else if (is_alpha(s[i]) || is_digit(s[i]) ||
-					           s[i] == '_') {
-						i++;
-						prev_dot = false;
-					} else if (s[i] == '.' && !prev_dot) {
-						i++;
-						prev_dot = true;
-					} else {
-						break;
-					}
-				}
-				if (i == start || prev_dot)
-					return false;
-				if (i < len && s[i] == ':') {
-					size_t d = ++i;
-					while (i < len && is_digit(s[i]) && i - d < 5)
-						i++;
-					if (i == d || i - d > 4 || s[d] == '0')
-						return false;
-				} else if (i < len && s[i] == '*') {
-					i++;
-				}
-				if (i < len && s[i] == ',') {
-					i++;
-					continue;
-				}
-				break;
-			}
-			if (i >= len || s[i] != '}')
-				return false;
-			i++;
-			continue;
-		}
-		if (c == '%') {
-			if (i + 2 >= len || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
-				return false;
-			i += 3;
-			continue;
-		}
-		if (c == 0xFFFFFFFF || c < 0x21 || c == 0x7F ||
-		    (c < 0x80 && strchr("\"'<>\\^`{|}", (int)c) != NULL))
-			return false;
-		if (c >= 0x80 && !is_ucschar(c) && !is_iprivate(c))
-			return false;
-		i += w;
-	}
-	return true;
 }
 
 /* ---- the rest ---- */
@@ -771,15 +536,15 @@ bool js_format_check(enum js_format f, const char *s, size_t len)
 	case JS_FMT_IPV6:
 		return check_ipv6(s, len);
 	case JS_FMT_URI:
-		return check_uri(s, len, true, false);
+		return js_uri_check(s, len, true, false);
 	case JS_FMT_URI_REFERENCE:
-		return check_uri(s, len, false, false);
+		return js_uri_check(s, len, false, false);
 	case JS_FMT_IRI:
-		return check_uri(s, len, true, true);
+		return js_uri_check(s, len, true, true);
 	case JS_FMT_IRI_REFERENCE:
-		return check_uri(s, len, false, true);
+		return js_uri_check(s, len, false, true);
 	case JS_FMT_URI_TEMPLATE:
-		return check_uri_template(s, len);
+		return js_uri_template_check(s, len);
 	case JS_FMT_UUID:
 		return check_uuid(s, len);
 	case JS_FMT_JSON_POINTER:

@@ -2,13 +2,15 @@
  * jsonschema_int: what the files of the jsonschema module share. Not a
  * public header: callers use jsonschema.h.
  *
- * jsonschema.c        compiling: documents, ids, "$ref" resolution, keywords
- * jsonschema_validate.c  validation and the error list
- * jsonschema_value.c  JSON helpers: equality, hashing, numbers, depth, pointers
- * jsonschema_format.c "format" and content checks
- * jsonschema_uri.c    RFC 3986 reference resolution
- * jsonschema_meta.c   the draft-04/06/07 meta-schemas, built in
- * jsonschema_regex.c  the pattern engine
+ * jsonschema.c           entry points and compiling (with jsonschema_refs.c,
+ *                        jsonschema_keywords.c; see jsonschema_compile.h)
+ * jsonschema_validate.c  the validation walk
+ * jsonschema_errors.c    the error list and the wording of failures
+ * jsonschema_value.c     JSON helpers: equality, hashing, numbers, depth, UTF-8
+ * jsonschema_format.c    "format" and content checks
+ * jsonschema_uri.c       RFC 3986 reference resolution and URI grammar checks
+ * jsonschema_meta.c      the draft-04/06/07 meta-schemas, built in
+ * jsonschema_regex*.c    the pattern engine (see jsonschema_regex.h)
  */
 #ifndef NOETL_JSONSCHEMA_INT_H
 #define NOETL_JSONSCHEMA_INT_H
@@ -179,10 +181,80 @@ int js_number_cmp(const json_t *a, const json_t *b);
 bool js_is_integer(const json_t *v, int draft);
 /* Whether a is a multiple of b (b > 0). */
 bool js_multiple_of(const json_t *a, const json_t *b);
+/* Decodes the UTF-8 code point at s[i] into *cp and returns its length;
+ * invalid input gives *cp = 0xFFFFFFFF and length 1. */
+size_t js_utf8_decode(const char *s, size_t len, size_t i, uint32_t *cp);
 /* Unicode code points in a UTF-8 string. */
 size_t js_utf8_length(const char *s, size_t len);
 /* Name of the JSON type of v for messages: "integer", "number", "string"... */
 const char *js_type_name(const json_t *v);
+
+/* ---- validation: jsonschema_validate.c walks, jsonschema_errors.c reports ---- */
+
+struct ipath {
+	const struct ipath *up;
+	const char *key; /* member name, or NULL for an array index */
+	size_t len;      /* key length, or the index */
+};
+
+struct vctx {
+	const struct jsonschema *s;
+	struct jsonschema_errors *errs; /* NULL: quiet from the top */
+	bool collect;                   /* failures are being recorded now */
+	unsigned depth, max_depth;
+	bool aborted;    /* the walk stopped; the instance is rejected */
+	char *abort_err; /* why, as "instance\0schema\0message" pieces */
+	size_t abort_inst_len, abort_schema_len;
+	int status;
+};
+
+/* Appends an error (strings copied into one block); 0 or -ENOMEM. Counts
+ * it in dropped instead when the list is full. */
+int js_errs_add(struct jsonschema_errors *e, const char *inst, const char *schema, const char *msg);
+/* Records running out of memory: the walk stops and the instance fails. */
+void js_oom(struct vctx *v);
+/* Records a failure at instance ip for keyword kw (and key below it) of n,
+ * when collecting. */
+void js_report_at(struct vctx *v, const struct js_node *n, const char *kw, const char *key,
+                  size_t keylen, const struct ipath *ip, const char *fmt, ...)
+        __attribute__((format(printf, 7, 8)));
+#define report(v, n, kw, ip, ...) js_report_at(v, n, kw, NULL, 0, ip, __VA_ARGS__)
+/* Reports prefix + the rendered subject + the formatted rest. */
+void js_report_about(struct vctx *v, const struct js_node *n, const char *kw, const char *key,
+                     size_t keylen, const struct ipath *ip, const char *prefix,
+                     const json_t *subject, size_t max, const char *fmt, ...)
+        __attribute__((noinline, format(printf, 10, 11)));
+/* Reports "<a> <what> <b>" for two values ("7 is greater than the maximum 3"). */
+void js_report_pair(struct vctx *v, const struct js_node *n, const char *kw, const struct ipath *ip,
+                    const json_t *a, const char *what, const json_t *b) __attribute__((noinline));
+/* Reports a "type" failure with the types wanted and the type found. */
+void js_report_type(struct vctx *v, const struct js_node *n, const json_t *inst,
+                    const struct ipath *ip) __attribute__((noinline));
+/* Reports a property that "dependencies" requires. */
+void js_report_dependency(struct vctx *v, const struct js_node *n, const struct js_dep *d,
+                          const json_t *need, const struct ipath *ip) __attribute__((noinline));
+/* Reports "<inst><what><values in full>", for enum and const. */
+void js_report_value_list(struct vctx *v, const struct js_node *n, const char *kw,
+                          const struct ipath *ip, const json_t *inst, const char *what,
+                          const json_t *values) __attribute__((noinline));
+/* Stops the walk: the instance will be rejected with this reason. */
+void js_abort_walk(struct vctx *v, const struct js_node *n, const char *kw, const struct ipath *ip,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A malloc'ed quoted, shortened copy of s for messages; NULL if out of memory. */
+char *js_quoted(const char *s, size_t len, size_t max);
+#define S(p) ((p) != NULL ? (p) : "the value")
+
+struct js_mark {
+	size_t len, dropped;
+};
+
+/* Where the error list stands, to take back tentative failures (anyOf). */
+struct js_mark js_mark(const struct vctx *v);
+/* Takes back the failures recorded since m. */
+void js_rollback(struct vctx *v, struct js_mark m);
+/* Moves the error at index before (the last one) to m.len, so that a
+ * summary precedes the details it summarizes. */
+void js_move_last_to(struct vctx *v, struct js_mark m, size_t before);
 
 /* ---- jsonschema_format.c ---- */
 
@@ -199,6 +271,11 @@ bool js_base64_decode(const char *s, size_t len, char **out, size_t *outlen, boo
 /* Resolves ref against base (RFC 3986 section 5.2; base may be relative or
  * empty). Returns a malloc'ed string, or NULL if out of memory. */
 char *js_uri_resolve(const char *base, const char *ref);
+/* Whether s is an RFC 3986 URI (absolute: with a scheme) or URI reference;
+ * with iri, an RFC 3987 IRI or IRI reference. */
+bool js_uri_check(const char *s, size_t len, bool absolute, bool iri);
+/* Whether s is an RFC 6570 (level 4) URI template. */
+bool js_uri_template_check(const char *s, size_t len);
 /* Decodes %XX escapes into a malloc'ed string; NULL if malformed or out of
  * memory (*nomem says which). */
 char *js_percent_decode(const char *s, size_t len, bool *nomem);

@@ -1,6 +1,9 @@
 /*
  * jsonschema_uri: RFC 3986 reference resolution for "$id" and "$ref".
  *
+ * It also holds the URI grammar checks behind the "uri", "uri-reference",
+ * "iri", "iri-reference" and "uri-template" formats.
+ *
  * Bases need not be absolute: a root document known only as "greet.json"
  * (or not named at all) still resolves "other.json#/x" to "other.json#/x",
  * which is what the caller's resolver wants to see. Nothing is normalized
@@ -220,4 +223,214 @@ char *js_percent_decode(const char *s, size_t len, bool *nomem)
 	}
 	out[n] = '\0';
 	return out;
+}
+
+static bool is_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_hex(int c)
+{
+	return hexval((char)c) >= 0;
+}
+
+/* ---- URIs and IRIs (RFC 3986, RFC 3987) ---- */
+
+static bool is_unreserved(uint32_t c)
+{
+	return c < 0x80 && (is_alpha((int)c) || is_digit((int)c) || c == '-' || c == '.' ||
+	                    c == '_' || c == '~');
+}
+
+static bool is_sub_delim(uint32_t c)
+{
+	return c != 0 && c < 0x80 && strchr("!$&'()*+,;=", (int)c) != NULL;
+}
+
+static bool is_ucschar(uint32_t c)
+{
+	return (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xF900 && c <= 0xFDCF) ||
+	       (c >= 0xFDF0 && c <= 0xFFEF) ||
+	       (c >= 0x10000 && c <= 0xEFFFD && (c & 0xFFFE) != 0xFFFE);
+}
+
+static bool is_iprivate(uint32_t c)
+{
+	return (c >= 0xE000 && c <= 0xF8FF) || (c >= 0xF0000 && c <= 0xFFFFD) ||
+	       (c >= 0x100000 && c <= 0x10FFFD);
+}
+
+/* Consumes characters of a URI component: unreserved, pct-encoded,
+ * sub-delims, the extra ASCII characters given, and with iri ucschar (and
+ * iprivate when allowed). Stops at the first other character. */
+static size_t component(const char *s, size_t len, size_t i, const char *extra, bool iri,
+                        bool private_ok)
+{
+	while (i < len) {
+		uint32_t c;
+		size_t w = js_utf8_decode(s, len, i, &c);
+		if (c == '%') {
+			if (i + 2 >= len || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+				return i;
+			i += 3;
+			continue;
+		}
+		if (is_unreserved(c) || is_sub_delim(c) ||
+		    (c < 0x80 && c != 0 && strchr(extra, (int)c) != NULL) ||
+		    (iri && (is_ucschar(c) || (private_ok && is_iprivate(c)))))
+			i += w;
+		else
+			return i;
+	}
+	return i;
+}
+
+static bool check_ip_literal(const char *s, size_t len)
+{
+	if (len > 0 && (s[0] == 'v' || s[0] == 'V')) {
+		size_t i = 1;
+		while (i < len && is_hex(s[i]))
+			i++;
+		if (i == 1 || i >= len || s[i] != '.' || i + 1 == len)
+			return false;
+		for (i++; i < len; i++)
+			if (!is_unreserved((unsigned char)s[i]) &&
+			    !is_sub_delim((unsigned char)s[i]) && s[i] != ':')
+				return false;
+		return true;
+	}
+	return js_format_check(JS_FMT_IPV6, s, len);
+}
+
+bool js_uri_check(const char *s, size_t len, bool absolute, bool iri)
+{
+	size_t i = 0;
+	bool scheme = false;
+	if (len > 0 && is_alpha(s[0])) {
+		size_t j = 1;
+		while (j < len && (is_alpha(s[j]) || is_digit(s[j]) || s[j] == '+' || s[j] == '-' ||
+		                   s[j] == '.'))
+			j++;
+		if (j < len && s[j] == ':') {
+			scheme = true;
+			i = j + 1;
+		}
+	}
+	if (absolute && !scheme)
+		return false;
+	if (len - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
+		i += 2;
+		size_t end = i;
+		while (end < len && s[end] != '/' && s[end] != '?' && s[end] != '#')
+			end++;
+		size_t at = i;
+		for (size_t k = i; k < end; k++)
+			if (s[k] == '@')
+				at = k + 1;
+		if (at > i && component(s, at - 1, i, ":", iri, false) != at - 1)
+			return false;
+		size_t h = at;
+		if (h < end && s[h] == '[') {
+			size_t close = h;
+			while (close < end && s[close] != ']')
+				close++;
+			if (close == end || !check_ip_literal(s + h + 1, close - h - 1))
+				return false;
+			h = close + 1;
+		} else {
+			h = component(s, end, h, "", iri, false);
+		}
+		if (h < end && s[h] == ':') {
+			for (h++; h < end; h++)
+				if (!is_digit(s[h]))
+					return false;
+		}
+		if (h != end)
+			return false;
+		i = end;
+	} else if (!scheme) {
+		/* A relative path's first segment may not hold ':' (it would read
+		 * as a scheme). */
+		size_t e = i;
+		while (e < len && s[e] != '/' && s[e] != '?' && s[e] != '#') {
+			if (s[e] == ':')
+				return false;
+			e++;
+		}
+	}
+	i = component(s, len, i, ":@/", iri, false);
+	if (i < len && s[i] == '?')
+		i = component(s, len, i + 1, ":@/?", iri, true);
+	if (i < len && s[i] == '#')
+		i = component(s, len, i + 1, ":@/?", iri, false);
+	return i == len;
+}
+
+bool js_uri_template_check(const char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		uint32_t c;
+		size_t w = js_utf8_decode(s, len, i, &c);
+		if (c == '{') {
+			i++;
+			if (i < len && strchr("+#./;?&=,!@|", s[i]) != NULL && s[i] != '\0')
+				i++;
+			for (;;) {
+				/* varname: varchar *( ["."] varchar ) */
+				size_t start = i;
+				bool prev_dot = true;
+				while (i < len) {
+					if (s[i] == '%' && i + 2 < len && is_hex(s[i + 1]) &&
+					    is_hex(s[i + 2])) {
+						i += 3;
+						prev_dot = false;
+					} else if (is_alpha(s[i]) || is_digit(s[i]) ||
+					           s[i] == '_') {
+						i++;
+						prev_dot = false;
+					} else if (s[i] == '.' && !prev_dot) {
+						i++;
+						prev_dot = true;
+					} else {
+						break;
+					}
+				}
+				if (i == start || prev_dot)
+					return false;
+				if (i < len && s[i] == ':') {
+					size_t d = ++i;
+					while (i < len && is_digit(s[i]) && i - d < 5)
+						i++;
+					if (i == d || i - d > 4 || s[d] == '0')
+						return false;
+				} else if (i < len && s[i] == '*') {
+					i++;
+				}
+				if (i < len && s[i] == ',') {
+					i++;
+					continue;
+				}
+				break;
+			}
+			if (i >= len || s[i] != '}')
+				return false;
+			i++;
+			continue;
+		}
+		if (c == '%') {
+			if (i + 2 >= len || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+				return false;
+			i += 3;
+			continue;
+		}
+		if (c == 0xFFFFFFFF || c < 0x21 || c == 0x7F ||
+		    (c < 0x80 && strchr("\"'<>\\^`{|}", (int)c) != NULL))
+			return false;
+		if (c >= 0x80 && !is_ucschar(c) && !is_iprivate(c))
+			return false;
+		i += w;
+	}
+	return true;
 }

@@ -25,274 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the error list ---- */
-
-void jsonschema_errors_init(struct jsonschema_errors *errs, size_t max)
-{
-	memset(errs, 0, sizeof(*errs));
-	errs->max = max ? max : JSONSCHEMA_MAX_ERRORS;
-}
-
-void jsonschema_errors_release(struct jsonschema_errors *errs)
-{
-	for (size_t i = 0; i < errs->len; i++)
-		free(errs->items[i].instance);
-	free(errs->items);
-	size_t max = errs->max;
-	memset(errs, 0, sizeof(*errs));
-	errs->max = max;
-}
-
-json_t *jsonschema_errors_to_json(const struct jsonschema_errors *errs, const char *instance_prefix)
-{
-	json_t *arr = json_array();
-	if (arr == NULL)
-		return NULL;
-	for (size_t i = 0; i < errs->len; i++) {
-		const struct jsonschema_error *e = &errs->items[i];
-		struct js_buf inst = {0};
-		js_buf_adds(&inst, instance_prefix != NULL ? instance_prefix : "");
-		js_buf_adds(&inst, e->instance);
-		json_t *o = inst.nomem ? NULL
-		                       : json_pack("{s:s, s:s, s:s}", "instance", inst.s, "schema",
-		                                   e->schema, "message", e->message);
-		free(inst.s);
-		if (o == NULL || json_array_append_new(arr, o) != 0) {
-			json_decref(arr);
-			return NULL;
-		}
-	}
-	return arr;
-}
-
-static int errs_add(struct jsonschema_errors *e, const char *inst, const char *schema,
-                    const char *msg)
-{
-	if (e->len >= e->max) {
-		e->dropped++;
-		return 0;
-	}
-	if (e->len == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 8;
-		struct jsonschema_error *ni = realloc(e->items, cap * sizeof(*ni));
-		if (ni == NULL)
-			return -ENOMEM;
-		e->items = ni;
-		e->cap = cap;
-	}
-	size_t li = strlen(inst), ls = strlen(schema), lm = strlen(msg);
-	char *block = malloc(li + ls + lm + 3);
-	if (block == NULL)
-		return -ENOMEM;
-	memcpy(block, inst, li + 1);
-	memcpy(block + li + 1, schema, ls + 1);
-	memcpy(block + li + ls + 2, msg, lm + 1);
-	e->items[e->len++] = (struct jsonschema_error){block, block + li + 1, block + li + ls + 2};
-	return 0;
-}
-
-/* ---- the walk ---- */
-
-struct ipath {
-	const struct ipath *up;
-	const char *key; /* member name, or NULL for an array index */
-	size_t len;      /* key length, or the index */
-};
-
-struct vctx {
-	const struct jsonschema *s;
-	struct jsonschema_errors *errs; /* NULL: quiet from the top */
-	bool collect;                   /* failures are being recorded now */
-	unsigned depth, max_depth;
-	bool aborted;    /* the walk stopped; the instance is rejected */
-	char *abort_err; /* why, as "instance\0schema\0message" pieces */
-	size_t abort_inst_len, abort_schema_len;
-	int status;
-};
-
-static void add_ipath(struct js_buf *b, const struct ipath *ip)
-{
-	if (ip == NULL)
-		return;
-	add_ipath(b, ip->up);
-	if (ip->key != NULL) {
-		js_buf_add_segment(b, ip->key, ip->len);
-	} else {
-		js_buf_addf(b, "/%zu", ip->len);
-	}
-}
-
-static void add_location(struct js_buf *b, const struct js_node *n, const char *kw, const char *key,
-                         size_t keylen)
-{
-	js_buf_adds(b, n->doc->uri);
-	js_buf_adds(b, "#");
-	js_buf_adds(b, n->ptr);
-	if (kw != NULL)
-		js_buf_add_segment(b, kw, strlen(kw));
-	if (key != NULL)
-		js_buf_add_segment(b, key, keylen);
-}
-
-/* Builds the three strings of an error; false if out of memory. */
-static bool build(struct js_buf *inst, struct js_buf *schema, struct js_buf *msg,
-                  const struct js_node *n, const char *kw, const char *key, size_t keylen,
-                  const struct ipath *ip, const char *fmt, va_list ap)
-{
-	js_buf_add(inst, "", 0);
-	add_ipath(inst, ip);
-	add_location(schema, n, kw, key, keylen);
-	js_buf_vaddf(msg, fmt, ap);
-	return !inst->nomem && !schema->nomem && !msg->nomem;
-}
-
-static void oom(struct vctx *v)
-{
-	v->status = -ENOMEM;
-	v->aborted = true;
-}
-
-/* Records a failure at instance ip for keyword kw (and key below it) of n. */
-__attribute__((format(printf, 7, 8))) static void report_at(struct vctx *v, const struct js_node *n,
-                                                            const char *kw, const char *key,
-                                                            size_t keylen, const struct ipath *ip,
-                                                            const char *fmt, ...)
-{
-	if (!v->collect)
-		return;
-	if (v->errs->len >= v->errs->max) {
-		v->errs->dropped++;
-		return;
-	}
-	struct js_buf inst = {0}, schema = {0}, msg = {0};
-	va_list ap;
-	va_start(ap, fmt);
-	bool ok = build(&inst, &schema, &msg, n, kw, key, keylen, ip, fmt, ap);
-	va_end(ap);
-	if (!ok || errs_add(v->errs, inst.s, schema.s, msg.s) != 0)
-		oom(v);
-	free(inst.s);
-	free(schema.s);
-	free(msg.s);
-}
-
-#define report(v, n, kw, ip, ...) report_at(v, n, kw, NULL, 0, ip, __VA_ARGS__)
-
-/* Stops the walk: the instance will be rejected with this reason. */
-__attribute__((format(printf, 5, 6))) static void abort_walk(struct vctx *v,
-                                                             const struct js_node *n,
-                                                             const char *kw, const struct ipath *ip,
-                                                             const char *fmt, ...)
-{
-	if (v->aborted)
-		return;
-	v->aborted = true;
-	if (v->errs == NULL)
-		return;
-	struct js_buf inst = {0}, schema = {0}, msg = {0};
-	va_list ap;
-	va_start(ap, fmt);
-	bool ok = build(&inst, &schema, &msg, n, kw, NULL, 0, ip, fmt, ap);
-	va_end(ap);
-	if (ok) {
-		js_buf_add(&inst, "", 1);
-		js_buf_add(&inst, schema.s, schema.len + 1);
-		js_buf_add(&inst, msg.s, msg.len);
-	}
-	if (!ok || inst.nomem) {
-		v->status = -ENOMEM;
-		free(inst.s);
-	} else {
-		v->abort_err = inst.s;
-	}
-	free(schema.s);
-	free(msg.s);
-}
-
-/*
- * Renderings of values for messages, on the heap: the walk recurses, so
- * its frames hold no buffers. These run only when something failed.
- * show() shortens strings to max bytes and names containers ("the
- * object"); show_full() renders containers too (for enum and const).
- * Both return NULL if out of memory; S() prints that as "the value".
- */
-static char *show(const json_t *v, size_t max)
-{
-	struct js_buf b = {0};
-	if (json_is_object(v))
-		js_buf_adds(&b, "the object");
-	else if (json_is_array(v))
-		js_buf_adds(&b, "the array");
-	else
-		js_buf_add_value(&b, v, max);
-	if (b.nomem) {
-		free(b.s);
-		return NULL;
-	}
-	return b.s;
-}
-
-static char *show_full(const json_t *v)
-{
-	struct js_buf b = {0};
-	js_buf_add_value(&b, v, 120);
-	if (b.nomem) {
-		free(b.s);
-		return NULL;
-	}
-	return b.s;
-}
-
-static char *quoted(const char *s, size_t len, size_t max)
-{
-	struct js_buf b = {0};
-	js_buf_add_quoted(&b, s, len, max);
-	if (b.nomem) {
-		free(b.s);
-		return NULL;
-	}
-	return b.s;
-}
-
-#define S(p) ((p) != NULL ? (p) : "the value")
-
-/* Reports prefix + the rendered subject + the formatted rest. */
-__attribute__((noinline, format(printf, 10, 11))) static void
-report_about(struct vctx *v, const struct js_node *n, const char *kw, const char *key,
-             size_t keylen, const struct ipath *ip, const char *prefix, const json_t *subject,
-             size_t max, const char *fmt, ...)
-{
-	if (!v->collect)
-		return;
-	struct js_buf msg = {0};
-	js_buf_adds(&msg, prefix);
-	char *x = show(subject, max);
-	js_buf_adds(&msg, S(x));
-	free(x);
-	va_list ap;
-	va_start(ap, fmt);
-	js_buf_vaddf(&msg, fmt, ap);
-	va_end(ap);
-	if (msg.nomem)
-		oom(v);
-	else
-		report_at(v, n, kw, key, keylen, ip, "%s", msg.s);
-	free(msg.s);
-}
-
-/* Reports "<a> <what> <b>" for two values, e.g. "7 is greater than the
- * maximum 3". */
-static void report_pair(struct vctx *v, const struct js_node *n, const char *kw,
-                        const struct ipath *ip, const json_t *a, const char *what, const json_t *b)
-{
-	if (!v->collect)
-		return;
-	char *x = show(a, 40), *y = show(b, 40);
-	report(v, n, kw, ip, "%s %s %s", S(x), what, S(y));
-	free(x);
-	free(y);
-}
-
 static bool v_node(struct vctx *v, const struct js_node *n, const json_t *inst,
                    const struct ipath *ip);
 
@@ -305,66 +37,6 @@ static bool v_quiet(struct vctx *v, const struct js_node *n, const json_t *inst,
 	bool ok = v_node(v, n, inst, ip);
 	v->collect = saved;
 	return ok;
-}
-
-struct mark {
-	size_t len, dropped;
-};
-
-static struct mark mark(const struct vctx *v)
-{
-	if (!v->collect)
-		return (struct mark){0, 0};
-	return (struct mark){v->errs->len, v->errs->dropped};
-}
-
-static void rollback(struct vctx *v, struct mark m)
-{
-	if (!v->collect)
-		return;
-	for (size_t i = m.len; i < v->errs->len; i++)
-		free(v->errs->items[i].instance);
-	v->errs->len = m.len;
-	v->errs->dropped = m.dropped;
-}
-
-/* Moves the last error to position m.len, so a summary precedes the
- * details it summarizes. */
-static void move_last_to(struct vctx *v, struct mark m, size_t before)
-{
-	if (!v->collect || v->errs->len != before + 1 || m.len >= before)
-		return;
-	struct jsonschema_error last = v->errs->items[before];
-	memmove(&v->errs->items[m.len + 1], &v->errs->items[m.len],
-	        (before - m.len) * sizeof(last));
-	v->errs->items[m.len] = last;
-}
-
-static const char *type_list(unsigned types, char *buf, size_t size)
-{
-	static const char *const names[] = {"null",   "boolean", "object", "array",
-	                                    "number", "string",  "integer"};
-	size_t n = 0, count = 0;
-	for (int i = 0; i < 7; i++)
-		if (types & (1u << i))
-			count++;
-	buf[0] = '\0';
-	if (count > 1)
-		n += (size_t)snprintf(buf + n, size - n, "one of ");
-	for (int i = 0, k = 0; i < 7 && n < size; i++) {
-		if (!(types & (1u << i)))
-			continue;
-		n += (size_t)snprintf(buf + n, size - n, "%s\"%s\"", k++ ? ", " : "", names[i]);
-	}
-	return buf;
-}
-
-__attribute__((noinline)) static void report_type(struct vctx *v, const struct js_node *n,
-                                                  const json_t *inst, const struct ipath *ip)
-{
-	char want[120];
-	report(v, n, "type", ip, "expected %s, got \"%s\"", type_list(n->types, want, sizeof(want)),
-	       js_type_name(inst));
 }
 
 static bool v_type(struct vctx *v, const struct js_node *n, const json_t *inst,
@@ -399,7 +71,7 @@ static bool v_type(struct vctx *v, const struct js_node *n, const json_t *inst,
 		ok = false;
 	}
 	if (!ok)
-		report_type(v, n, inst, ip);
+		js_report_type(v, n, inst, ip);
 	return ok;
 }
 
@@ -411,36 +83,38 @@ static bool v_number(struct vctx *v, const struct js_node *n, const json_t *inst
 		int c = js_number_cmp(inst, n->maximum);
 		if (n->maximum_exclusive ? c >= 0 : c > 0) {
 			ok = false;
-			report_pair(v, n, "maximum", ip, inst,
-			            n->maximum_exclusive ? "is not less than the exclusive maximum"
-			                                 : "is greater than the maximum",
-			            n->maximum);
+			js_report_pair(v, n, "maximum", ip, inst,
+			               n->maximum_exclusive
+			                       ? "is not less than the exclusive maximum"
+			                       : "is greater than the maximum",
+			               n->maximum);
 		}
 	}
 	if (n->minimum != NULL) {
 		int c = js_number_cmp(inst, n->minimum);
 		if (n->minimum_exclusive ? c <= 0 : c < 0) {
 			ok = false;
-			report_pair(v, n, "minimum", ip, inst,
-			            n->minimum_exclusive
-			                    ? "is not greater than the exclusive minimum"
-			                    : "is less than the minimum",
-			            n->minimum);
+			js_report_pair(v, n, "minimum", ip, inst,
+			               n->minimum_exclusive
+			                       ? "is not greater than the exclusive minimum"
+			                       : "is less than the minimum",
+			               n->minimum);
 		}
 	}
 	if (n->exclusive_maximum != NULL && js_number_cmp(inst, n->exclusive_maximum) >= 0) {
 		ok = false;
-		report_pair(v, n, "exclusiveMaximum", ip, inst,
-		            "is not less than the exclusive maximum", n->exclusive_maximum);
+		js_report_pair(v, n, "exclusiveMaximum", ip, inst,
+		               "is not less than the exclusive maximum", n->exclusive_maximum);
 	}
 	if (n->exclusive_minimum != NULL && js_number_cmp(inst, n->exclusive_minimum) <= 0) {
 		ok = false;
-		report_pair(v, n, "exclusiveMinimum", ip, inst,
-		            "is not greater than the exclusive minimum", n->exclusive_minimum);
+		js_report_pair(v, n, "exclusiveMinimum", ip, inst,
+		               "is not greater than the exclusive minimum", n->exclusive_minimum);
 	}
 	if (n->multiple_of != NULL && !js_multiple_of(inst, n->multiple_of)) {
 		ok = false;
-		report_pair(v, n, "multipleOf", ip, inst, "is not a multiple of", n->multiple_of);
+		js_report_pair(v, n, "multipleOf", ip, inst, "is not a multiple of",
+		               n->multiple_of);
 	}
 	return ok;
 }
@@ -455,15 +129,15 @@ static int search(struct vctx *v, const struct js_node *n, const char *kw,
 	if (r == -E2BIG) {
 		struct js_buf q = {0};
 		js_buf_add_quoted(&q, src, strlen(src), 60);
-		abort_walk(v, n, kw, ip,
-		           "matching the pattern %s took more than %llu steps; the value is "
-		           "rejected",
-		           q.s != NULL ? q.s : "", (unsigned long long)v->s->regex_steps);
+		js_abort_walk(v, n, kw, ip,
+		              "matching the pattern %s took more than %llu steps; the value is "
+		              "rejected",
+		              q.s != NULL ? q.s : "", (unsigned long long)v->s->regex_steps);
 		free(q.s);
 		return -1;
 	}
 	if (r < 0) {
-		oom(v);
+		js_oom(v);
 		return -1;
 	}
 	return r;
@@ -480,10 +154,10 @@ static bool v_content(struct vctx *v, const struct js_node *n, const json_t *ins
 		bool nomem;
 		if (!js_base64_decode(s, len, &decoded, &dlen, &nomem)) {
 			if (nomem)
-				oom(v);
+				js_oom(v);
 			else
-				report_about(v, n, "contentEncoding", NULL, 0, ip, "", inst, 40,
-				             " is not valid base64");
+				js_report_about(v, n, "contentEncoding", NULL, 0, ip, "", inst, 40,
+				                " is not valid base64");
 			return false;
 		}
 		s = decoded;
@@ -494,8 +168,8 @@ static bool v_content(struct vctx *v, const struct js_node *n, const json_t *ins
 		json_t *doc = json_loadb(s, len, JSON_DECODE_ANY, NULL);
 		if (doc == NULL) {
 			ok = false;
-			report_about(v, n, "contentMediaType", NULL, 0, ip, "", inst, 40,
-			             " is not valid JSON");
+			js_report_about(v, n, "contentMediaType", NULL, 0, ip, "", inst, 40,
+			                " is not valid JSON");
 		}
 		json_decref(doc);
 	}
@@ -513,15 +187,15 @@ static bool v_string(struct vctx *v, const struct js_node *n, const json_t *inst
 		size_t cps = js_utf8_length(s, len);
 		if (n->max_length >= 0 && cps > (uint64_t)n->max_length) {
 			ok = false;
-			report_about(v, n, "maxLength", NULL, 0, ip, "", inst, 40,
-			             " is longer than %lld character%s", (long long)n->max_length,
-			             n->max_length == 1 ? "" : "s");
+			js_report_about(v, n, "maxLength", NULL, 0, ip, "", inst, 40,
+			                " is longer than %lld character%s",
+			                (long long)n->max_length, n->max_length == 1 ? "" : "s");
 		}
 		if (n->min_length >= 0 && cps < (uint64_t)n->min_length) {
 			ok = false;
-			report_about(v, n, "minLength", NULL, 0, ip, "", inst, 40,
-			             " is shorter than %lld character%s", (long long)n->min_length,
-			             n->min_length == 1 ? "" : "s");
+			js_report_about(v, n, "minLength", NULL, 0, ip, "", inst, 40,
+			                " is shorter than %lld character%s",
+			                (long long)n->min_length, n->min_length == 1 ? "" : "s");
 		}
 	}
 	if (n->pattern != NULL) {
@@ -530,17 +204,17 @@ static bool v_string(struct vctx *v, const struct js_node *n, const json_t *inst
 			return false;
 		if (r == 0) {
 			ok = false;
-			char *q = v->collect ? quoted(n->pattern_src, strlen(n->pattern_src), 80)
+			char *q = v->collect ? js_quoted(n->pattern_src, strlen(n->pattern_src), 80)
 			                     : NULL;
-			report_about(v, n, "pattern", NULL, 0, ip, "", inst, 40,
-			             " does not match the pattern %s", S(q));
+			js_report_about(v, n, "pattern", NULL, 0, ip, "", inst, 40,
+			                " does not match the pattern %s", S(q));
 			free(q);
 		}
 	}
 	if (n->format != JS_FMT_NONE && !js_format_check(n->format, s, len)) {
 		ok = false;
-		report_about(v, n, "format", NULL, 0, ip, "", inst, 60, " is not a valid \"%s\"",
-		             n->format_name);
+		js_report_about(v, n, "format", NULL, 0, ip, "", inst, 60, " is not a valid \"%s\"",
+		                n->format_name);
 	}
 	if ((n->content_base64 || n->content_json) && !v_content(v, n, inst, ip))
 		ok = false;
@@ -575,7 +249,7 @@ static bool find_duplicate(struct vctx *v, const json_t *arr, size_t *first, siz
 	}
 	struct hashed *hs = malloc(n * sizeof(*hs));
 	if (hs == NULL) {
-		oom(v);
+		js_oom(v);
 		return false;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -661,24 +335,6 @@ static bool v_array(struct vctx *v, const struct js_node *n, const json_t *inst,
 	return ok;
 }
 
-__attribute__((noinline)) static void report_dependency(struct vctx *v, const struct js_node *n,
-                                                        const struct js_dep *d, const json_t *need,
-                                                        const struct ipath *ip)
-{
-	if (!v->collect)
-		return;
-	char *q = quoted(d->name, d->len, 60);
-	char *prefix = NULL;
-	if (asprintf(&prefix, "property %s requires property ", S(q)) < 0)
-		prefix = NULL;
-	if (prefix == NULL)
-		oom(v);
-	else
-		report_about(v, n, "dependencies", d->name, d->len, ip, prefix, need, 60, "%s", "");
-	free(prefix);
-	free(q);
-}
-
 static bool v_object(struct vctx *v, const struct js_node *n, const json_t *inst,
                      const struct ipath *ip)
 {
@@ -700,8 +356,8 @@ static bool v_object(struct vctx *v, const struct js_node *n, const json_t *inst
 		const json_t *name = json_array_get(n->required, i);
 		if (json_object_getn(inst, json_string_value(name), json_string_length(name)) ==
 		    NULL) {
-			report_about(v, n, "required", NULL, 0, ip, "missing required property ",
-			             name, 60, "%s", "");
+			js_report_about(v, n, "required", NULL, 0, ip, "missing required property ",
+			                name, 60, "%s", "");
 			CHECK(false);
 		}
 	}
@@ -735,7 +391,7 @@ static bool v_object(struct vctx *v, const struct js_node *n, const json_t *inst
 			if (!matched && n->additional_props != NULL) {
 				if (n->additional_props->is_bool &&
 				    !n->additional_props->bool_value) {
-					char *q = v->collect ? quoted(key, klen, 60) : NULL;
+					char *q = v->collect ? js_quoted(key, klen, 60) : NULL;
 					report(v, n, "additionalProperties", &child,
 					       "property %s is not allowed", S(q));
 					free(q);
@@ -747,18 +403,18 @@ static bool v_object(struct vctx *v, const struct js_node *n, const json_t *inst
 			if (n->property_names != NULL) {
 				json_t *name = json_stringn_nocheck(key, klen);
 				if (name == NULL) {
-					oom(v);
+					js_oom(v);
 					return false;
 				}
-				struct mark m = mark(v);
+				struct js_mark m = js_mark(v);
 				bool good = v_node(v, n->property_names, name, &child);
 				if (!good && !v->aborted) {
 					size_t before = v->collect ? v->errs->len : 0;
-					report_about(
+					js_report_about(
 					        v, n, "propertyNames", NULL, 0, &child,
 					        "property name ", name, 60,
 					        " does not match the \"propertyNames\" schema");
-					move_last_to(v, m, before);
+					js_move_last_to(v, m, before);
 				}
 				json_decref(name);
 				CHECK(good);
@@ -777,7 +433,7 @@ static bool v_object(struct vctx *v, const struct js_node *n, const json_t *inst
 			const json_t *need = json_array_get(d->names, k);
 			if (json_object_getn(inst, json_string_value(need),
 			                     json_string_length(need)) == NULL) {
-				report_dependency(v, n, d, need, ip);
+				js_report_dependency(v, n, d, need, ip);
 				CHECK(false);
 			}
 		}
@@ -792,23 +448,23 @@ static bool v_logic(struct vctx *v, const struct js_node *n, const json_t *inst,
 	for (size_t i = 0; i < n->nall_of; i++)
 		CHECK(v_node(v, n->all_of[i], inst, ip));
 	if (n->nany_of > 0) {
-		struct mark m = mark(v);
+		struct js_mark m = js_mark(v);
 		bool any = false;
 		for (size_t i = 0; i < n->nany_of && !any && !v->aborted; i++)
 			any = v_node(v, n->any_of[i], inst, ip);
 		if (any) {
-			rollback(v, m);
+			js_rollback(v, m);
 		} else if (!v->aborted) {
 			size_t before = v->collect ? v->errs->len : 0;
-			report_about(v, n, "anyOf", NULL, 0, ip, "", inst, 40,
-			             " does not match any of the %zu schemas in \"anyOf\"",
-			             n->nany_of);
-			move_last_to(v, m, before);
+			js_report_about(v, n, "anyOf", NULL, 0, ip, "", inst, 40,
+			                " does not match any of the %zu schemas in \"anyOf\"",
+			                n->nany_of);
+			js_move_last_to(v, m, before);
 		}
 		CHECK(any);
 	}
 	if (n->none_of > 0) {
-		struct mark m = mark(v);
+		struct js_mark m = js_mark(v);
 		size_t count = 0, first = 0, second = 0;
 		for (size_t i = 0; i < n->none_of && count < 2 && !v->aborted; i++) {
 			if (v_node(v, n->one_of[i], inst, ip)) {
@@ -819,20 +475,20 @@ static bool v_logic(struct vctx *v, const struct js_node *n, const json_t *inst,
 			}
 		}
 		if (count == 1) {
-			rollback(v, m);
+			js_rollback(v, m);
 		} else if (count > 1) {
-			rollback(v, m);
-			report_about(v, n, "oneOf", NULL, 0, ip, "", inst, 40,
-			             " matches more than one schema in \"oneOf\" (%zu and %zu)",
-			             first, second);
+			js_rollback(v, m);
+			js_report_about(v, n, "oneOf", NULL, 0, ip, "", inst, 40,
+			                " matches more than one schema in \"oneOf\" (%zu and %zu)",
+			                first, second);
 		} else if (!v->aborted) {
 			size_t before = v->collect ? v->errs->len : 0;
-			report_about(
+			js_report_about(
 			        v, n, "oneOf", NULL, 0, ip, "", inst, 40,
 			        " does not match exactly one schema in \"oneOf\": it matches none "
 			        "of %zu",
 			        n->none_of);
-			move_last_to(v, m, before);
+			js_move_last_to(v, m, before);
 		}
 		CHECK(count == 1);
 	}
@@ -841,8 +497,8 @@ static bool v_logic(struct vctx *v, const struct js_node *n, const json_t *inst,
 		if (v->aborted)
 			return false;
 		if (inner)
-			report_about(v, n, "not", NULL, 0, ip, "", inst, 40,
-			             " must not match the \"not\" schema");
+			js_report_about(v, n, "not", NULL, 0, ip, "", inst, 40,
+			                " must not match the \"not\" schema");
 		CHECK(!inner);
 	}
 	if (n->if_ != NULL) {
@@ -857,19 +513,6 @@ static bool v_logic(struct vctx *v, const struct js_node *n, const json_t *inst,
 	return ok;
 }
 
-/* "<inst><what><the schema's value in full>", for enum and const. */
-__attribute__((noinline)) static void report_value_list(struct vctx *v, const struct js_node *n,
-                                                        const char *kw, const struct ipath *ip,
-                                                        const json_t *inst, const char *what,
-                                                        const json_t *values)
-{
-	if (!v->collect)
-		return;
-	char *full = show_full(values);
-	report_about(v, n, kw, NULL, 0, ip, "", inst, 40, "%s%s", what, S(full));
-	free(full);
-}
-
 static bool v_keywords(struct vctx *v, const struct js_node *n, const json_t *inst,
                        const struct ipath *ip)
 {
@@ -881,14 +524,14 @@ static bool v_keywords(struct vctx *v, const struct js_node *n, const json_t *in
 		for (size_t i = 0; i < json_array_size(n->enum_values) && !found; i++)
 			found = js_equal(inst, json_array_get(n->enum_values, i));
 		if (!found)
-			report_value_list(v, n, "enum", ip, inst, " is not one of ",
-			                  n->enum_values);
+			js_report_value_list(v, n, "enum", ip, inst, " is not one of ",
+			                     n->enum_values);
 		CHECK(found);
 	}
 	if (n->const_value != NULL) {
 		bool same = js_equal(inst, n->const_value);
 		if (!same)
-			report_value_list(v, n, "const", ip, inst, " must be ", n->const_value);
+			js_report_value_list(v, n, "const", ip, inst, " must be ", n->const_value);
 		CHECK(same);
 	}
 	switch (json_typeof(inst)) {
@@ -923,10 +566,10 @@ static bool v_node(struct vctx *v, const struct js_node *n, const json_t *inst,
 		return n->bool_value;
 	}
 	if (v->depth >= v->max_depth) {
-		abort_walk(v, n, NULL, ip,
-		           "schema evaluation nests deeper than %u levels here; the value is "
-		           "rejected",
-		           v->max_depth);
+		js_abort_walk(v, n, NULL, ip,
+		              "schema evaluation nests deeper than %u levels here; the value is "
+		              "rejected",
+		              v->max_depth);
 		return false;
 	}
 	v->depth++;
@@ -950,7 +593,7 @@ bool jsonschema_validate(const struct jsonschema *s, const json_t *instance,
 			struct js_buf schema = {0};
 			js_buf_adds(&schema, s->root->doc->uri);
 			js_buf_adds(&schema, "#");
-			if (schema.nomem || errs_add(errs, "", schema.s, msg) != 0)
+			if (schema.nomem || js_errs_add(errs, "", schema.s, msg) != 0)
 				errs->status = -ENOMEM;
 			free(schema.s);
 		}
@@ -975,7 +618,7 @@ bool jsonschema_validate(const struct jsonschema *s, const json_t *instance,
 				errs->len--;
 				errs->dropped++;
 			}
-			if (errs_add(errs, inst, schema, msg) != 0)
+			if (js_errs_add(errs, inst, schema, msg) != 0)
 				v.status = -ENOMEM;
 			free(v.abort_err);
 		}

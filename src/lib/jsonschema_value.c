@@ -272,6 +272,40 @@ bool js_multiple_of(const json_t *a, const json_t *b)
 	return fabs(q - r) <= 1e-12 * fmax(1.0, fabs(q));
 }
 
+size_t js_utf8_decode(const char *s, size_t len, size_t i, uint32_t *cp)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned char b = u[i];
+	size_t n;
+	uint32_t c;
+	if (b < 0x80) {
+		*cp = b;
+		return 1;
+	} else if ((b & 0xE0) == 0xC0) {
+		n = 2, c = b & 0x1F;
+	} else if ((b & 0xF0) == 0xE0) {
+		n = 3, c = b & 0x0F;
+	} else if ((b & 0xF8) == 0xF0) {
+		n = 4, c = b & 0x07;
+	} else {
+		*cp = 0xFFFFFFFF;
+		return 1;
+	}
+	if (i + n > len) {
+		*cp = 0xFFFFFFFF;
+		return 1;
+	}
+	for (size_t k = 1; k < n; k++) {
+		if ((u[i + k] & 0xC0) != 0x80) {
+			*cp = 0xFFFFFFFF;
+			return 1;
+		}
+		c = (c << 6) | (u[i + k] & 0x3F);
+	}
+	*cp = c;
+	return n;
+}
+
 size_t js_utf8_length(const char *s, size_t len)
 {
 	size_t n = 0;
