@@ -172,6 +172,9 @@ int engine_spawn(struct engine *e, const struct engine_module *m, uint32_t pages
 	snprintf(a_log, sizeof(a_log), "%u", e->lim.max_log_bytes);
 	char *argv[] = {"noetl-runner", m->so_path, a_pages, a_res, a_log, NULL};
 	int rc = runner_proc_spawn(e->runner_path, argv, out, err, cap);
+	if (rc == 0) /* a result frame: bytes, log text and per-line overhead, reason */
+		(*out)->max_frame =
+		        (size_t)e->lim.max_result_bytes + e->lim.max_log_bytes + 4097 * 13 + 65536;
 	pthread_mutex_lock(&e->mu);
 	if (rc == 0)
 		e->stats.runners_spawned++;

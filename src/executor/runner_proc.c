@@ -65,6 +65,7 @@ int runner_proc_spawn(const char *path, char *const argv[], struct runner_proc *
 		return -rc;
 	}
 	r->fd = sv[0];
+	r->max_frame = FRAME_MAX;
 	fcntl(r->fd, F_SETFL, fcntl(r->fd, F_GETFL) | O_NONBLOCK);
 	*out = r;
 	return 0;
@@ -156,7 +157,7 @@ int runner_proc_frame(struct runner_proc *r, uint8_t *type, struct fin *payload)
 	if (avail < 4)
 		return 0;
 	uint32_t body = frame_get_u32(r->in + r->in_off);
-	if (body == 0 || body > FRAME_MAX)
+	if (body == 0 || body > r->max_frame)
 		return -EPROTO;
 	if (avail < 4 + (size_t)body)
 		return 0;

@@ -23,9 +23,10 @@ struct runner_proc {
 	size_t in_off; /* start of the unread part */
 	size_t in_len; /* end of received bytes */
 	size_t in_cap;
-	size_t in_skip;  /* bytes of the frame last returned, dropped on the next call */
-	struct fbuf out; /* bytes queued for the runner */
-	size_t out_off;  /* how much of out is sent */
+	size_t in_skip;   /* bytes of the frame last returned, dropped on the next call */
+	struct fbuf out;  /* bytes queued for the runner */
+	size_t out_off;   /* how much of out is sent */
+	size_t max_frame; /* larger frames are a protocol error (default FRAME_MAX) */
 };
 
 /*
@@ -55,7 +56,8 @@ int runner_proc_fill(struct runner_proc *r);
 /*
  * Returns 1 and the next complete frame's type and payload (valid until the
  * next call), 0 if no complete frame is buffered, or -EPROTO if the runner
- * sent an impossible length.
+ * announced a frame longer than max_frame (so a runner cannot make the
+ * engine buffer more than that).
  */
 int runner_proc_frame(struct runner_proc *r, uint8_t *type, struct fin *payload);
 

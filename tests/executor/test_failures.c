@@ -7,12 +7,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "helpers.h"
+#include "testutil.h"
 #include "util.h"
 
 /* The pool still serves: echo events on the same engine succeed. */
@@ -329,4 +332,58 @@ Test(failures, an_oversized_payload_fails_alone_without_running)
 	free(huge);
 	engine_module_release(e, m);
 	engine_destroy(e);
+}
+
+/* A stand-in runner (a shell script) that says READY, reads a little of its
+ * batch and answers with the given bytes: the engine must not trust it. */
+static struct engine *fake_runner_engine(const char *dir, const char *answer)
+{
+	char path[512], body[1024];
+	snprintf(path, sizeof(path), "%s/fake-runner", dir);
+	snprintf(body, sizeof(body),
+	         "#!/bin/sh\n"
+	         "printf '\\011\\000\\000\\000\\012\\000\\000\\000\\000\\000\\000\\000\\000' >&3\n"
+	         "head -c 5 <&3 >/dev/null\n"
+	         "printf '%s' >&3\n"
+	         "exec sleep 5\n",
+	         answer);
+	cr_assert(testutil_write_file(path, body, strlen(body)));
+	cr_assert_eq(chmod(path, 0755), 0);
+	struct engine_config cfg = {.pool_size = 1, .runner_path = path};
+	return helper_engine_cfg(&cfg);
+}
+
+static void assert_protocol_crash(struct engine *e)
+{
+	struct engine_module *m = helper_prepare(e, "sdk/examples/echo.wasm");
+	const char *p[] = {"a", "b"};
+	struct engine_result *r = helper_run(e, m, NULL, p, 2, 2000, 0);
+	for (int i = 0; i < 2; i++)
+		assert_reason(&r[i], ENGINE_CRASH, "crash: the runner broke the frame protocol");
+	engine_results_free(r, 2);
+	engine_module_release(e, m);
+	engine_destroy(e);
+}
+
+Test(failures, a_result_with_an_impossible_status_is_a_crash_not_a_result)
+{
+	char dir[256];
+	testutil_tempdir(dir, sizeof(dir));
+	/* RESULT (type 12), status 99, then zeros for the rest of the fields */
+	struct engine *e = fake_runner_engine(dir, "\\036\\000\\000\\000\\014\\143"
+	                                           "\\000\\000\\000\\000\\000\\000\\000\\000"
+	                                           "\\000\\000\\000\\000\\000\\000\\000\\000"
+	                                           "\\000\\000\\000\\000\\000\\000\\000\\000"
+	                                           "\\000\\000\\000\\000");
+	assert_protocol_crash(e);
+	testutil_rmtree(dir);
+}
+
+Test(failures, a_frame_longer_than_any_result_is_refused_before_it_is_buffered)
+{
+	char dir[256];
+	testutil_tempdir(dir, sizeof(dir));
+	struct engine *e = fake_runner_engine(dir, "\\377\\377\\377\\017\\014");
+	assert_protocol_crash(e);
+	testutil_rmtree(dir);
 }
