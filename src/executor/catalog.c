@@ -17,7 +17,7 @@
 /* A prepared module with its reference count. */
 struct modref {
 	struct catalog_module pub; /* what events hold */
-	int refs;               /* protected by defs.mu */
+	int refs;                  /* protected by defs.mu */
 };
 
 /* A module the definitions use, by tenant and file name. */
@@ -434,27 +434,34 @@ static const Noetl__RuntimeDef *find_runtime(const Noetl__Package *p, const char
 	return NULL;
 }
 
-int catalog_lookup(struct catalog *d, const char *tenant, const char *event, struct catalog_event **out)
+int catalog_lookup(struct catalog *d, const char *tenant, const char *event,
+                   struct catalog_event **out)
 {
 	pthread_mutex_lock(&d->mu);
 	const Noetl__Package *pkg = NULL;
 	const Noetl__EventDef *ev = NULL;
 	const Noetl__ResultDef *res = NULL;
-	for (size_t i = 0; i < d->npkgs && ev == NULL; i++) {
-		if (strcmp(d->pkgs[i].tenant, tenant) != 0)
-			continue;
-		const Noetl__Package *p = d->pkgs[i].p;
-		for (size_t j = 0; j < p->n_jobs && ev == NULL; j++) {
-			const Noetl__JobDef *job = p->jobs[j];
-			const Noetl__EventDef *cands[3] = {
-			        job->event, job->result != NULL ? job->result->ok : NULL,
-			        job->result != NULL ? job->result->error : NULL};
-			for (int k = 0; k < 3 && ev == NULL; k++) {
-				if (cands[k] != NULL && strcmp(cands[k]->id, event) == 0) {
-					ev = cands[k];
-					pkg = p;
-					/* only the job's own event routes its results */
-					res = k == 0 ? job->result : NULL;
+	/* Job events first: a result event that repeats a job's event id is how
+	 * a workflow chains to that job, whose result then routes onwards
+	 * (docs/jobs.md); a result event found first would end the chain. */
+	for (int pass = 0; pass < 2 && ev == NULL; pass++) {
+		for (size_t i = 0; i < d->npkgs && ev == NULL; i++) {
+			if (strcmp(d->pkgs[i].tenant, tenant) != 0)
+				continue;
+			const Noetl__Package *p = d->pkgs[i].p;
+			for (size_t j = 0; j < p->n_jobs && ev == NULL; j++) {
+				const Noetl__JobDef *job = p->jobs[j];
+				const Noetl__EventDef *cands[3] = {
+				        job->event, job->result != NULL ? job->result->ok : NULL,
+				        job->result != NULL ? job->result->error : NULL};
+				for (int k = pass == 0 ? 0 : 1;
+				     k < (pass == 0 ? 1 : 3) && ev == NULL; k++) {
+					if (cands[k] != NULL && strcmp(cands[k]->id, event) == 0) {
+						ev = cands[k];
+						pkg = p;
+						/* only the job's own event routes its results */
+						res = k == 0 ? job->result : NULL;
+					}
 				}
 			}
 		}
