@@ -77,7 +77,7 @@ static const struct config_spec spec = {
         .default_file = NULL,
 };
 
-/* --debug.clock-rate: real time from the start, sped up. */
+/* --control.debug.clock-rate: real time from the start, sped up. */
 static int64_t clock_origin;
 
 static int64_t fast_clock(void *arg)
