@@ -458,20 +458,15 @@ uint32_t Z_wasi_snapshot_preview1Z_poll_oneoff(wasi_t *ctx, uint32_t in, uint32_
 		if (tag == 0) {
 			clockid_t c;
 			struct timespec now;
-			uint64_t timeout = rd64(g, s + 24);
-			int64_t wait = 0;
+			uint64_t timeout = rd64(g, s + 24), rel = timeout;
 			uint16_t err = 0;
-			if (!clock_of(rd32(g, s + 16), &c) || clock_gettime(c, &now) != 0) {
+			if (!clock_of(rd32(g, s + 16), &c) || clock_gettime(c, &now) != 0)
 				err = WASI_EINVAL;
-			} else if (g->mem->data[s + 40] & 1) { /* absolute time */
-				uint64_t t = ts_ns(&now);
-				wait = timeout > t ? (int64_t)((timeout - t) > INT64_MAX / 2
-				                                       ? INT64_MAX / 2
-				                                       : timeout - t)
-				                   : 0;
-			} else {
-				wait = timeout > INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)timeout;
-			}
+			else if (g->mem->data[s + 40] & 1) /* absolute time on that clock */
+				rel = timeout > ts_ns(&now) ? timeout - ts_ns(&now) : 0;
+			/* a year is forever: the event's deadline ends the sleep long before */
+			int64_t wait = rel > INT64_C(31536000000000000) ? INT64_C(31536000000000000)
+			                                                : (int64_t)rel;
 			if (best < 0 || wait < best) {
 				best = wait;
 				best_i = i;

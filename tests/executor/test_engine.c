@@ -368,3 +368,34 @@ Test(engine, a_module_without_the_abi_exports_is_refused_at_prepare)
 	free(wasm);
 	engine_destroy(e);
 }
+
+Test(engine, a_command_module_whose_start_calls_proc_exit_zero_runs_its_events)
+{
+	struct engine *e = helper_engine(1, NULL);
+	size_t len;
+	/* _start sets the global to 40 and exits 0 (as TinyGo's does); init adds 2;
+	 * the handler answers the global as its code */
+	char *wasm = helper_wat(
+	        "(module (import \"wasi_snapshot_preview1\" \"proc_exit\" (func $exit (param "
+	        "i32)))\n"
+	        "(memory (export \"memory\") 1) (global $g (mut i32) (i32.const 0))\n"
+	        "(func (export \"malloc\") (param i32) (result i32) i32.const 64)\n"
+	        "(func (export \"free\") (param i32))\n"
+	        "(func (export \"_start\") (global.set $g (i32.const 40)) (call $exit (i32.const "
+	        "0)))\n"
+	        "(func (export \"init\") (global.set $g (i32.add (global.get $g) (i32.const 2))))\n"
+	        "(func (export \"event\") (param i32 i32 i32)\n"
+	        "  (i64.store (local.get 0) (i64.extend_i32_u (global.get $g)))))",
+	        &len);
+	struct engine_module *m;
+	char *err = NULL;
+	cr_assert_eq(engine_prepare(e, wasm, len, NULL, &m, NULL, &err), 0, "%s", err);
+	const char *p[] = {""};
+	struct engine_result *r = helper_run(e, m, NULL, p, 1, 0, 0);
+	cr_assert_eq(r[0].status, ENGINE_ERROR, "%s", r[0].reason);
+	cr_assert_eq(r[0].code, 42);
+	engine_results_free(r, 1);
+	engine_module_release(e, m);
+	free(wasm);
+	engine_destroy(e);
+}
