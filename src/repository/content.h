@@ -2,11 +2,10 @@
  * content: what the File Repository accepts as a file of each type.
  * Private to src/repository/.
  *
- *   wasm         a well-formed WebAssembly binary module: magic, version 1,
- *                and a section list that parses (known ids in the order the
- *                specification requires, sizes inside the file, custom
- *                section names inside their section, as many function bodies
- *                as declared functions).
+ *   wasm         a well-formed WebAssembly binary module (wasm_validate):
+ *                magic, version 1, sections in order and inside the file,
+ *                the declarations parse, as many function bodies as
+ *                declared functions.
  *   json-schema  a JSON document (object or boolean, as a schema must be),
  *                without duplicate keys, that compiles as a JSON Schema
  *                (draft 4, 6 or 7; jsonschema.h): unknown drafts, keywords

@@ -25,6 +25,12 @@ static const unsigned char wasm[] = {
         0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x07, 0x09, 0x01, 0x05, 'e',  'v',
         'e',  'n',  't',  0x00, 0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b,
 };
+/* The same module exporting function 5, which does not exist. */
+static const unsigned char bad_export[] = {
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60,
+        0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x07, 0x09, 0x01, 0x05, 'e',  'v',
+        'e',  'n',  't',  0x00, 0x05, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b,
+};
 static const char schema[] = "{\"type\":\"object\",\"required\":[\"name\"]}";
 
 static void start(void)
@@ -223,10 +229,13 @@ Test(repository, files_that_are_not_what_their_type_says_are_refused)
 		size_t len;
 		const char *why;
 	} cases[] = {
-	        {NOETL__FILE_TYPE__FILE_WASM, "(module)", 8, "does not start with \\0asm"},
-	        {NOETL__FILE_TYPE__FILE_WASM, (const char *)wasm, sizeof(wasm) - 3, "truncated"},
-	        {NOETL__FILE_TYPE__FILE_WASM, "\0asm\2\0\0\0", 8, "version 2"},
-	        {NOETL__FILE_TYPE__FILE_WASM, "\0asm\1\0\0\0\x0e\x00", 10, "unknown section"},
+	        {NOETL__FILE_TYPE__FILE_WASM, "(module)", 8, "missing the \\0asm magic number"},
+	        {NOETL__FILE_TYPE__FILE_WASM, (const char *)wasm, sizeof(wasm) - 3,
+	         "runs past the end"},
+	        {NOETL__FILE_TYPE__FILE_WASM, "\0asm\2\0\0\0", 8, "unsupported binary version 2"},
+	        {NOETL__FILE_TYPE__FILE_WASM, "\0asm\1\0\0\0\x0e\x00", 10, "unknown section id 14"},
+	        {NOETL__FILE_TYPE__FILE_WASM, (const char *)bad_export, sizeof(bad_export),
+	         "export section"},
 	        {NOETL__FILE_TYPE__FILE_JSON_SCHEMA, "{\"type\": ", 9,
 	         "not valid JSON: invalid JSON at line 1, column 9"},
 	        {NOETL__FILE_TYPE__FILE_JSON_SCHEMA, "{\"a\":1,\"a\":2}", 13, "not valid JSON"},
