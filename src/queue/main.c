@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "defaults.h"
+#include "httpd.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -18,6 +20,7 @@
 
 static char *data_dir;
 static struct config_list rpc_listen;
+static char *http_listen;
 static int workers;
 static int max_depth_tenant, max_depth_total, max_queues, max_tenants;
 static int64_t idem_retention;
@@ -31,8 +34,10 @@ static char *tls_cert, *tls_key, *tls_ca;
 static const struct config_option options[] = {
         {"queue.data-dir", CONFIG_STRING, &data_dir, "noetl-data/queue",
          "directory of the queue's RocksDB store (created if missing)", "data-dir", NULL},
-        {"queue.listen", CONFIG_URLS, &rpc_listen, "tcp://127.0.0.1:7403",
+        {"queue.listen", CONFIG_URLS, &rpc_listen, NOETL_DEFAULT_QUEUE_URL,
          "where the noetl.Queue RPC API listens (one or more URLs)", "listen", NULL},
+        {"queue.http", CONFIG_STRING, &http_listen, NOETL_DEFAULT_QUEUE_HTTP_URL,
+         "where /healthz, /readyz and /metrics are served (HTTP); empty: nowhere", "http", NULL},
         {"queue.workers", CONFIG_INT, &workers, "32",
          "RPC calls served at once (leases waiting for items hold one each)", "workers", NULL},
         {"queue.max-depth-per-tenant", CONFIG_INT, &max_depth_tenant, "1000000",
@@ -143,6 +148,7 @@ int main(int argc, char **argv)
 	struct metrics *metrics = NULL;
 	struct queue *q = NULL;
 	struct rpc_server *srv = NULL;
+	struct httpd *http = NULL;
 	if (metrics_create(0, &metrics) != 0)
 		goto out;
 	struct queue_config qc = {
@@ -179,6 +185,18 @@ int main(int argc, char **argv)
 			goto out;
 	if (rpc_server_start(srv) != 0)
 		goto out;
+	if (http_listen != NULL && http_listen[0] != '\0') {
+		struct httpd_options ho = {
+		        .name = "queue", .metrics = metrics, .ready = queue_ready, .ready_arg = q};
+		int rv = httpd_create(http_listen, &ho, &http);
+		if (rv == 0)
+			rv = httpd_start(http);
+		if (rv != 0) {
+			log_error("cannot serve HTTP on '%s': %s; pick another --http address",
+			          http_listen, strerror(-rv));
+			goto out;
+		}
+	}
 	log_info("serving noetl.Queue on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", data_dir);
 
@@ -187,6 +205,7 @@ int main(int argc, char **argv)
 	log_info("stopping on signal %d", sig);
 	status = 0;
 out:
+	httpd_destroy(http);
 	rpc_server_destroy(srv);
 	queue_destroy(q);
 	metrics_destroy(metrics);

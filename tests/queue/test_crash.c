@@ -39,7 +39,8 @@ static int first_violation = -1;
 
 static void start_server(void)
 {
-	char *argv[] = {bin, "--data-dir", db, "--listen", url, "--log.level", "warn", NULL};
+	char *argv[] = {bin, "--data-dir",  db,     "--listen", url, "--http",
+	                "",  "--log.level", "warn", NULL};
 	server = testutil_spawn(argv, logf);
 }
 
