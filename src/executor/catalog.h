@@ -74,7 +74,8 @@ void catalog_destroy(struct catalog *d);
  * (free with catalog_event_free), holding a reference on the module. -ENOENT if
  * no deployed package declares it.
  */
-int catalog_lookup(struct catalog *d, const char *tenant, const char *event, struct catalog_event **out);
+int catalog_lookup(struct catalog *d, const char *tenant, const char *event,
+                   struct catalog_event **out);
 void catalog_event_free(struct catalog *d, struct catalog_event *e);
 
 /* Re-fetches modules whose fetch failed for a transient reason. */

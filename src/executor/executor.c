@@ -31,6 +31,7 @@ struct executor {
 	pthread_t *threads;
 	unsigned nthreads;
 	atomic_bool stop;
+	atomic_bool paused; /* executor_pause: lease nothing new */
 	atomic_ullong leased, succeeded, routed, failed, dead, settle_errors;
 };
 
@@ -475,6 +476,10 @@ static void *worker(void *arg)
 			catalog_retry_failed(ex->defs);
 			next_retry = util_mono_ms() + 5000;
 		}
+		if (atomic_load(&ex->paused)) {
+			util_sleep_ms(50);
+			continue;
+		}
 		Noetl__LeaseRequest req = NOETL__LEASE_REQUEST__INIT;
 		req.max_items = ex->cfg.batch;
 		req.lease_ms = (uint32_t)ex->cfg.lease_ms;
@@ -624,6 +629,11 @@ void executor_stop(struct executor *ex)
 	for (unsigned i = 0; i < ex->nthreads; i++)
 		pthread_join(ex->threads[i], NULL);
 	ex->nthreads = 0;
+}
+
+void executor_pause(struct executor *ex, bool paused)
+{
+	atomic_store(&ex->paused, paused);
 }
 
 void executor_destroy(struct executor *ex)
