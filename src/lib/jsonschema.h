@@ -26,8 +26,34 @@
  * Threads: a compiled schema is immutable; any number of threads may call
  * jsonschema_validate() on it at once, each with its own error list.
  * Compiling is independent per call (the resolver is called from the
- * compiling thread only). Validation recurses: budget about 1 MiB of stack
- * for the default limits.
+ * compiling thread only). Validation recurses: at the default limits the
+ * worst case measured about 256 KiB of stack in an optimized build and
+ * 1 MiB under AddressSanitizer, so give validating threads 1 MiB or more.
+ *
+ * Typical use (the listener, one schema per event type):
+ *
+ *     struct jsonschema_options opt = {.base_uri = "greet.json",
+ *                                      .resolver = load_tenant_file,
+ *                                      .resolver_arg = tenant};
+ *     struct jsonschema *s;
+ *     char *err = NULL;
+ *     if (jsonschema_compile(text, len, &opt, &s, &err) != 0) {
+ *             log_error("schema %s: %s", name, err);   // err says where
+ *             free(err);
+ *     }
+ *     ...
+ *     struct jsonschema_errors errs;
+ *     jsonschema_errors_init(&errs, 0);
+ *     for (size_t i = 0; i < json_array_size(data); i++) {
+ *             char at[32];
+ *             snprintf(at, sizeof(at), "/data/%zu", i);
+ *             if (!jsonschema_validate(s, json_array_get(data, i), &errs)) {
+ *                     json_t *list = jsonschema_errors_to_json(&errs, at);
+ *                     ... append list to the 400 body ...
+ *             }
+ *             jsonschema_errors_release(&errs);
+ *     }
+ *     jsonschema_destroy(s);
  */
 #ifndef NOETL_JSONSCHEMA_H
 #define NOETL_JSONSCHEMA_H
@@ -59,7 +85,9 @@ enum jsonschema_draft {
  * document per compile, from the compiling thread.
  *
  * On success returns 0 and stores a new reference in *out (ownership passes
- * to the compiler). On failure returns a negative errno-style code
+ * to the compiler; if the resolver keeps a reference too, say in a cache,
+ * the compiler works on a deep copy, so later changes to the cached value
+ * do not reach the compiled schema). On failure returns a negative errno-style code
  * (-ENOENT for "no such schema") and may store a malloc'ed message in *err
  * (the compiler frees it); the compile then fails with that message.
  */

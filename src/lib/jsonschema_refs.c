@@ -224,6 +224,15 @@ int js_add_doc(struct js_compiler *c, json_t *json, const char *uri, int fallbac
 		                   "the schema nests deeper than %u levels; flatten it with "
 		                   "\"definitions\" and \"$ref\"",
 		                   c->max_depth);
+	if (json->refcount > 1) {
+		/* Someone else (a resolver's cache) still holds it and might
+		 * change it later; the compiled schema must not follow along. */
+		json_t *copy = json_deep_copy(json);
+		if (copy == NULL)
+			return js_nomem(c);
+		json_decref(json);
+		doc->root = json = copy;
+	}
 	int draft = doc_draft(c, doc, fallback_draft);
 	if (draft < 0)
 		return draft;

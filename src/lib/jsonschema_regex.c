@@ -275,6 +275,12 @@ int jsonschema_regex_compile(const char *src, size_t len, struct jsonschema_rege
 	}
 	if (c.nomem)
 		goto done;
+	if (c.nlooks > RX_MAX_LOOKS) {
+		/* Each one memoizes a byte per subject position. */
+		rc = -EINVAL;
+		rx_fail(&p, "the pattern has more than %d lookarounds once expanded", RX_MAX_LOOKS);
+		goto done;
+	}
 	re->prog = c.prog;
 	re->n = c.n;
 	c.prog = NULL;
@@ -309,6 +315,11 @@ struct exec {
 	size_t len;
 	uint64_t *budget;
 	uint8_t **memo; /* per look: one byte per position, 0 unknown, 1 no, 2 yes */
+	/* VM buffers per lookaround nesting level, allocated once per search
+	 * and reused by every run at that level (runs at one level never
+	 * overlap), so a lookaround costs no allocation per position. */
+	uint32_t *bufs[RX_MAX_NEST + 2];
+	unsigned depth;
 };
 
 /* A sparse set of instruction indexes: O(1) insert, test and clear. */
@@ -453,12 +464,20 @@ static int closure(struct exec *ex, struct set *set, uint32_t *stack, uint32_t p
 static int run(struct exec *ex, uint32_t start, size_t pos, bool backward, bool search)
 {
 	uint32_t n = ex->re->n;
+	if (ex->depth >= RX_MAX_NEST + 2)
+		return -E2BIG; /* cannot happen: lookarounds nest like groups */
 	/* Two sparse sets and a closure stack. Each instruction is expanded at
 	 * most once per closure and pushes at most two more, hence 2n + 1. The
-	 * sets are zeroed only so that no tool flags the sparse-set trick. */
-	uint32_t *mem = calloc((size_t)n * 6 + 1, sizeof(*mem));
-	if (mem == NULL)
-		return -ENOMEM;
+	 * buffers are zeroed once only so that no tool flags the sparse-set
+	 * trick; stale contents are harmless to it. */
+	uint32_t *mem = ex->bufs[ex->depth];
+	if (mem == NULL) {
+		mem = calloc((size_t)n * 6 + 1, sizeof(*mem));
+		if (mem == NULL)
+			return -ENOMEM;
+		ex->bufs[ex->depth] = mem;
+	}
+	ex->depth++;
 	struct set cur = {mem, mem + n, 0}, nxt = {mem + 2 * (size_t)n, mem + 3 * (size_t)n, 0};
 	uint32_t *stack = mem + 4 * (size_t)n;
 	const struct inst *prog = ex->re->prog;
@@ -487,14 +506,14 @@ static int run(struct exec *ex, uint32_t start, size_t pos, bool backward, bool 
 		if (cur.n == 0 && !search)
 			break;
 	}
-	free(mem);
+	ex->depth--;
 	return r;
 }
 
 int jsonschema_regex_search(const struct jsonschema_regex *re, const char *s, size_t len,
                             uint64_t *budget)
 {
-	struct exec ex = {re, (const uint8_t *)s, len, budget, NULL};
+	struct exec ex = {.re = re, .s = (const uint8_t *)s, .len = len, .budget = budget};
 	if (re->nlooks > 0) {
 		ex.memo = calloc(re->nlooks, sizeof(*ex.memo));
 		if (ex.memo == NULL)
@@ -504,5 +523,7 @@ int jsonschema_regex_search(const struct jsonschema_regex *re, const char *s, si
 	for (uint32_t i = 0; ex.memo != NULL && i < re->nlooks; i++)
 		free(ex.memo[i]);
 	free(ex.memo);
+	for (size_t i = 0; i < sizeof(ex.bufs) / sizeof(ex.bufs[0]); i++)
+		free(ex.bufs[i]);
 	return r;
 }

@@ -14,6 +14,7 @@
 #define RX_MAX_INSTS 20000  /* instructions after expanding {n,m} */
 #define RX_MAX_NEST  100    /* group nesting in a pattern */
 #define RX_MAX_COUNT 100000 /* largest n or m accepted in {n,m} */
+#define RX_MAX_LOOKS 32     /* lookarounds after expanding {n,m} */
 #define RX_MAX_CP    0x10FFFF
 
 enum kind {

@@ -1022,6 +1022,26 @@ Test(jsonschema, resolver_failures_and_errors_in_loaded_documents_are_reported)
 	jsonschema_destroy(s);
 }
 
+static int resolve_cached(void *arg, const char *uri, json_t **out, char **err)
+{
+	(void)uri;
+	(void)err;
+	*out = json_incref(arg); /* the "cache" keeps its own reference */
+	return 0;
+}
+
+Test(jsonschema, a_document_the_resolver_keeps_is_copied_not_shared)
+{
+	json_t *cached = json_pack("{s:s}", "type", "string");
+	struct jsonschema_options opt = {.resolver = resolve_cached, .resolver_arg = cached};
+	struct jsonschema *s = compile_opt("{'$ref': 'cached.json'}", &opt);
+	json_object_set_new(cached, "type", json_string("number"));
+	cr_assert(check(s, "'text'"));
+	cr_assert_not(check(s, "5"));
+	jsonschema_destroy(s);
+	json_decref(cached);
+}
+
 Test(jsonschema, the_draft_meta_schemas_are_built_in)
 {
 	struct jsonschema *s = compile("{'$ref': 'http://json-schema.org/draft-07/schema#'}");
@@ -1388,6 +1408,23 @@ Test(jsonschema, catastrophic_backtracking_patterns_finish_in_linear_time)
 	free(subject);
 }
 
+Test(jsonschema, a_large_pattern_with_a_lookahead_scans_a_long_string)
+{
+	/* Each position evaluates the lookahead; that must not cost an
+	 * allocation the size of the whole program. */
+	json_t *schema = json_pack("{s:s}", "pattern", "(?=.)a{6000}");
+	struct jsonschema *s = NULL;
+	char *err = NULL;
+	cr_assert_eq(jsonschema_compile_json(schema, NULL, &s, &err), 0, "%s", err);
+	char *subject = repeat('b', 200000, 'a');
+	json_t *v = json_string(subject);
+	cr_assert_not(jsonschema_validate(s, v, NULL));
+	json_decref(v);
+	free(subject);
+	json_decref(schema);
+	jsonschema_destroy(s);
+}
+
 Test(jsonschema, a_pattern_that_runs_out_of_steps_rejects_the_instance_even_under_not)
 {
 	struct jsonschema_options opt = {.regex_steps = 1000};
@@ -1415,6 +1452,9 @@ Test(jsonschema, patterns_that_expand_too_far_are_refused)
 {
 	char *err = compile_error("{'pattern': '(a{1000}){1000}'}");
 	cr_assert(strstr(err, "expands to more than 20000 instructions") != NULL, "%s", err);
+	free(err);
+	err = compile_error("{'pattern': '((?=a)a){40}'}");
+	cr_assert(strstr(err, "more than 32 lookarounds") != NULL, "%s", err);
 	free(err);
 	err = compile_error("{'pattern': 'a{1000000}'}");
 	cr_assert(strstr(err, "repetition count is larger than") != NULL, "%s", err);
