@@ -306,7 +306,11 @@ int recorder_store_open(const char *dir, struct stream_pub *pub, struct recorder
 	if (s == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
-	int rc = kv_open(dir, NULL, &s->kv);
+	/* The Recorder writes several keys per record, all day: larger
+	 * memtables mean fewer, larger flushes and less compaction work per
+	 * record; the cache keeps the recent records queries ask for. */
+	struct kv_options ko = {.cache_bytes = 32u << 20, .write_buffer_bytes = 32u << 20};
+	int rc = kv_open(dir, &ko, &s->kv);
 	if (rc != 0)
 		goto fail;
 	uint8_t prefix = KP_LOG;
