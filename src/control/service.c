@@ -20,9 +20,10 @@
 #include "metrics.h"
 #include "util.h"
 
-#define DESCRIPTION_MAX 256
-#define SECRET_MAX      1024
-#define TOKEN_BYTES     32
+#define DESCRIPTION_MAX   256
+#define SECRET_MAX        1024
+#define TOKEN_BYTES       32
+#define CHANGES_MAX_BYTES (4u << 20) /* a Changes page, well under the RPC limit */
 
 static struct control *self(Noetl__Control_Service *svc)
 {
@@ -179,6 +180,22 @@ static void h_changes(Noetl__Control_Service *svc, const Noetl__ChangesRequest *
 		control_fail_store(call, rv, "reading changes");
 		done(NULL, call);
 		return;
+	}
+	/* A change may carry a whole package (up to JOBDEF_MAX_SIZE of YAML):
+	 * cut the page at a byte budget, keeping at least one change, so a
+	 * reply always fits the RPC message limit; the caller asks again. */
+	size_t bytes = 0, keep = 0;
+	while (keep < rep->n_changes) {
+		bytes += noetl__change__get_packed_size(rep->changes[keep]);
+		if (keep > 0 && bytes > CHANGES_MAX_BYTES)
+			break;
+		keep++;
+	}
+	for (size_t i = keep; i < rep->n_changes; i++)
+		noetl__change__free_unpacked(rep->changes[i], NULL);
+	if (keep < rep->n_changes) {
+		rep->n_changes = keep;
+		rep->more = true;
 	}
 	done(rep, call);
 	changelog_reply_free(rep);

@@ -572,3 +572,73 @@ Test(control, listing_pages_through_packages_of_all_tenants)
 	cr_expect_eq(lp->n_packages, 3);
 	protobuf_c_message_free_unpacked(&lp->base, NULL);
 }
+
+/* A package of n jobs with long display names: about 250 bytes a job. */
+static Noetl__Package *big_package(const char *id, size_t n)
+{
+	Noetl__Package *p;
+	char *perr = NULL;
+	cr_assert_eq(jobdef_parse(jobico, strlen(jobico), "x.yml", &p, &perr), 0);
+	free(p->id);
+	p->id = strdup(id);
+	Noetl__JobDef *tmpl = p->jobs[0];
+	p->jobs = realloc(p->jobs, n * sizeof(*p->jobs));
+	cr_assert_not_null(p->jobs);
+	char name[201];
+	memset(name, 'n', 200);
+	name[200] = '\0';
+	for (size_t i = 1; i < n; i++) {
+		size_t len = noetl__job_def__get_packed_size(tmpl);
+		uint8_t *buf = malloc(len);
+		noetl__job_def__pack(tmpl, buf);
+		Noetl__JobDef *j = noetl__job_def__unpack(NULL, len, buf);
+		free(buf);
+		free(j->event->id);
+		cr_assert(asprintf(&j->event->id, "e%05zu", i) > 0);
+		free(j->event->name);
+		j->event->name = strdup(name);
+		p->jobs[i] = j;
+	}
+	p->n_jobs = n;
+	return p;
+}
+
+Test(control, a_changes_page_stays_under_the_message_limit)
+{
+	fx_tenant(&fx, "demogo");
+	upload_greet_files();
+	for (int i = 0; i < 5; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "big%d", i);
+		Noetl__Package *p = big_package(id, 4000);
+		Noetl__DeployRequest req = NOETL__DEPLOY_REQUEST__INIT;
+		req.package = p;
+		char *err = NULL;
+		cr_assert_eq(fx_call(&fx, "Deploy", &req.base, NULL, &err), 0, "%s",
+		             err ? err : "");
+		jobdef_free(p);
+	}
+	uint64_t since = 0, seen = 0;
+	int pages = 0;
+	for (;;) {
+		Noetl__ChangesRequest req = NOETL__CHANGES_REQUEST__INIT;
+		req.since = since;
+		Noetl__ChangesReply *rep;
+		cr_assert_eq(fx_call(&fx, "Changes", &req.base, (ProtobufCMessage **)&rep, NULL),
+		             0);
+		size_t bytes = noetl__changes_reply__get_packed_size(rep);
+		cr_expect_leq(bytes, 5u << 20, "a page of %zu bytes", bytes);
+		pages++;
+		for (size_t i = 0; i < rep->n_changes; i++) {
+			cr_expect_eq(rep->changes[i]->revision, since + 1);
+			since = rep->changes[i]->revision;
+			seen++;
+		}
+		bool more = rep->more;
+		protobuf_c_message_free_unpacked(&rep->base, NULL);
+		if (!more)
+			break;
+	}
+	cr_expect_eq(seen, 6, "the tenant and five deploys");
+	cr_expect_gt(pages, 1, "the five packages did not fit one page");
+}
