@@ -270,6 +270,18 @@ static int follow_apply(void *arg, const Noetl__Change *chg)
 	return 0;
 }
 
+/* Blocks SIGINT and SIGTERM in this thread, so that threads started from
+ * now on (the RPC client's, the subscriber's) inherit the mask and the
+ * signals wait for sigwait: Ctrl-C ends following cleanly, with exit 0.
+ * Called before the first call when following. */
+static void stop_signals(sigset_t *sigs)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, sigs, NULL);
+}
+
 /* Follows tenant ("" = every tenant) from revision since until SIGINT or
  * SIGTERM. */
 static int follow_from(struct cli *cli, struct follow *f, const char *tenant, uint64_t since)
@@ -278,12 +290,8 @@ static int follow_from(struct cli *cli, struct follow *f, const char *tenant, ui
 	int rv = cli_client(cli, CLI_RECORDER, &client);
 	if (rv != CLI_OK)
 		return rv;
-	/* the subscriber's thread inherits the mask: signals come to sigwait */
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	stop_signals(&sigs);
 	struct stream_sub_options o = {
 	        .topic = tenant,
 	        .since = since,
@@ -313,6 +321,10 @@ static int run_recorder(struct cli *cli, int argc, char **argv)
 		return cli_usage(cli, "recorder takes no arguments; the tenant is --tenant T");
 	if (opt_lines < 1 || opt_lines > 1000)
 		return cli_usage(cli, "--lines must be between 1 and 1000, got %d", opt_lines);
+	if (opt_follow) {
+		sigset_t sigs;
+		stop_signals(&sigs);
+	}
 	const char *tenant = cli->tenant != NULL ? cli->tenant : "";
 	Noetl__ExecutionQuery q = NOETL__EXECUTION_QUERY__INIT;
 	Noetl__Page page = NOETL__PAGE__INIT;
@@ -388,6 +400,10 @@ static int run_logs(struct cli *cli, int argc, char **argv)
 		return cli_usage(cli, "logs needs a tenant: noetlctl logs TENANT");
 	if (opt_lines < 0 || opt_lines > 100000)
 		return cli_usage(cli, "--lines must be between 0 and 100000, got %d", opt_lines);
+	if (opt_follow) {
+		sigset_t sigs;
+		stop_signals(&sigs);
+	}
 	int level = 0;
 	for (int i = 0; i < 4; i++)
 		if (strcmp(opt_level, level_names[i]) == 0)

@@ -411,3 +411,63 @@ Test(cli, retention_is_shown_set_and_reset)
 	cr_assert_eq(ctl_run(&out, "retention set acme --default --max-age 1h"), 2, "%s", out);
 	free(out);
 }
+
+/* Counts the complete lines of path. */
+static size_t count_lines(const char *path)
+{
+	char *all = testutil_read_file(path, NULL);
+	size_t n = 0;
+	for (char *p = all; p != NULL && *p != '\0'; p++)
+		n += *p == '\n';
+	free(all);
+	return n;
+}
+
+Test(cli, recorder_follow_prints_a_tenants_new_executions_and_no_others)
+{
+	int64_t t = util_now_ms() - 1000;
+	Noetl__Record *before[] = {
+	        recutil_exec("acme", "old1", 1, t, NOETL__EXEC_STATUS__EXEC_OK),
+	        recutil_exec("acme", "old2", 1, t + 1, NOETL__EXEC_STATUS__EXEC_OK),
+	};
+	send(before, 2);
+	char out_path[300], stream_arg[400], recorder_arg[400], home[300];
+	snprintf(out_path, sizeof(out_path), "%s/follow.out", dir);
+	snprintf(stream_arg, sizeof(stream_arg), "--stream=%s", pub_url);
+	snprintf(recorder_arg, sizeof(recorder_arg), "--recorder=%s", rpc_url);
+	snprintf(home, sizeof(home), "HOME=%s", dir);
+	putenv(home);
+	char *argv[] = {ctl,        recorder_arg, "recorder", "--tenant", "acme",
+	                "--follow", "-o",         "json",     stream_arg, NULL};
+	pid_t follower = testutil_spawn(argv, out_path);
+	int64_t deadline = util_mono_ms() + 60000;
+	while (count_lines(out_path) < 2 && util_mono_ms() < deadline)
+		util_sleep_ms(20);
+	Noetl__Record *after[] = {
+	        recutil_exec("beta", "b1", 1, t + 2, NOETL__EXEC_STATUS__EXEC_OK),
+	        recutil_exec("acme", "new1", 1, t + 3, NOETL__EXEC_STATUS__EXEC_DEAD),
+	        recutil_log("acme", "new1", NOETL__LOG_LEVEL__LOG_INFO, t + 3, "not an execution"),
+	        recutil_exec("acme", "new2", 2, t + 4, NOETL__EXEC_STATUS__EXEC_OK),
+	};
+	send(after, 4);
+	while (count_lines(out_path) < 4 && util_mono_ms() < deadline)
+		util_sleep_ms(20);
+	util_sleep_ms(300); /* anything extra would come now */
+	int status = testutil_kill(follower, SIGTERM);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "noetlctl ended with %d", status);
+	char *all = testutil_read_file(out_path, NULL);
+	assert_clean(all, "noetlctl recorder --follow");
+	const char *want[] = {"old1", "old2", "new1", "new2"};
+	char *save = NULL;
+	size_t n = 0;
+	for (char *line = strtok_r(all, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save), n++) {
+		cr_assert_lt(n, 4, "an extra line: %s", line);
+		json_t *j = parse(line);
+		cr_assert_str_eq(json_string_value(json_object_get(j, "event_id")), want[n]);
+		cr_assert_str_eq(json_string_value(json_object_get(j, "tenant")), "acme");
+		json_decref(j);
+	}
+	cr_assert_eq(n, 4);
+	free(all);
+}
