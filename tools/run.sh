@@ -49,6 +49,19 @@ if [ ! -s "$tokfile" ]; then
 fi
 token=$(cat "$tokfile")
 
+# The executor compiles the demo module when the job is deployed (seconds,
+# once: the result is cached). An event posted before that would be retried
+# as an "unknown event" and could end in the dead-letter queue.
+live="package 'demo-job' of tenant 'demo' is live"
+if ! grep -q "$live" "$log"; then
+	echo "waiting for the executor to compile the demo module ..."
+	for i in $(seq 1 900); do
+		grep -q "$live" "$log" && break
+		sleep 0.2
+	done
+	grep -q "$live" "$log" || echo "make run: the demo job is not live yet; see $log" >&2
+fi
+
 cat <<MSG
 
 noetl is running (pid $pid). The demo tenant 'demo' has the job deploy/demo/job.yml.
