@@ -17,7 +17,8 @@
 
 #include "testutil.h"
 
-#define START_MS 60000 /* a service has this long to answer after a start */
+#define START_MS  60000  /* a service has this long to answer after a start */
+#define DEPLOY_MS 240000 /* the executor has this long to compile a package's modules */
 
 static const char *const names[SVC_COUNT] = {"control",  "repository", "queue",
                                              "recorder", "executor",   "listener"};
@@ -251,6 +252,14 @@ int cluster_stop(struct cluster *c, enum svc s, int sig)
 	if (status == -1) {
 		fprintf(stderr, "%s did not stop on signal %d within 20 s: killing it\n", names[s],
 		        sig);
+		/* Where it hangs, for the report (when gdb is installed). */
+		char cmd[256];
+		snprintf(cmd, sizeof(cmd),
+		         "gdb -p %d -batch -ex 'thread apply all bt' 2>/dev/null | grep -E "
+		         "'^(Thread|#)' | head -150 1>&2",
+		         (int)c->pid[s]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "(no stacks: gdb is missing or failed)\n");
 		kill(c->pid[s], SIGKILL);
 		waitpid(c->pid[s], &status, 0);
 	}
@@ -459,11 +468,55 @@ void cluster_tenant(struct cluster *c, const char *tenant, const char *const mod
 	free(out);
 }
 
+/* The value of a top-level "key: value" line of yaml into out. */
+static void top_value(const char *yaml, const char *key, char *out, size_t cap)
+{
+	size_t klen = strlen(key);
+	out[0] = '\0';
+	for (const char *p = yaml; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == ':' && p[klen + 1] == ' ') {
+			size_t n = strcspn(p + klen + 2, "\n");
+			snprintf(out, cap, "%.*s", (int)n, p + klen + 2);
+			return;
+		}
+	}
+}
+
 void cluster_deploy(struct cluster *c, const char *yaml, bool update)
 {
-	char path[400];
+	char path[400], id[130], tenant[70], line[300], logf[400];
 	cluster_file(c, update ? "job-update.yml" : "job.yml", yaml, path, sizeof(path));
+	top_value(yaml, "id", id, sizeof(id));
+	top_value(yaml, "tenant", tenant, sizeof(tenant));
+	snprintf(line, sizeof(line), "package '%s' of tenant '%s' is live", id, tenant);
+	log_path(c, SVC_EXECUTOR, logf, sizeof(logf));
+	char *text = testutil_read_file(logf, NULL);
+	int before = text != NULL ? cluster_count(text, line) : 0;
+	free(text);
+
 	free(cluster_ctl_ok(c, "deploy %s'%s'", update ? "--update " : "", path));
+
+	/* The executor compiles the package's modules when the deploy reaches
+	 * it, which can take many seconds on a loaded machine; an event sent
+	 * before then fails as "unknown event" and spends an attempt. Users
+	 * see this only as a slower first event; tests that count attempts
+	 * wait here (the executor says so in its log). */
+	if (c->pid[SVC_EXECUTOR] == 0)
+		return;
+	long long end = cluster_now_ms() + DEPLOY_MS;
+	for (;;) {
+		text = testutil_read_file(logf, NULL);
+		int now = text != NULL ? cluster_count(text, line) : 0;
+		free(text);
+		if (now > before)
+			return;
+		if (cluster_now_ms() > end) {
+			cluster_dump_logs(c);
+			cr_assert_fail("the executor did not load package '%s' within %d ms", id,
+			               DEPLOY_MS);
+		}
+		cluster_sleep_ms(50);
+	}
 }
 
 int cluster_post(struct cluster *c, const char *path, const char *token, const char *body,

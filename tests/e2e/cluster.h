@@ -135,7 +135,10 @@ void cluster_tenant(struct cluster *c, const char *tenant, const char *const mod
 void cluster_file(struct cluster *c, const char *name, const char *text, char *out, size_t cap);
 
 /* Deploys YAML text (written to a file first) with noetlctl; update picks
- * `deploy --update`. Fails the test if the deploy fails. */
+ * `deploy --update`. Fails the test if the deploy fails. When an executor
+ * runs, waits until it has compiled the package's modules and made it live
+ * (it logs that), so that no attempt is spent on an executor that does not
+ * know the package yet. */
 void cluster_deploy(struct cluster *c, const char *yaml, bool update);
 
 /*
