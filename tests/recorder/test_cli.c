@@ -87,8 +87,16 @@ static void send(Noetl__Record **recs, size_t n)
 	struct rpc_call_options o = {.timeout_ms = 20000};
 	ProtobufCMessage *out = NULL;
 	char *err = NULL;
-	int st =
-	        rpc_call(client, &noetl__recorder__descriptor, "Record", &req.base, &o, &out, &err);
+	int st;
+	/* a recorder just restarted may take a while to answer on a busy machine */
+	int64_t deadline = util_mono_ms() + 60000;
+	while ((st = rpc_call(client, &noetl__recorder__descriptor, "Record", &req.base, &o, &out,
+	                      &err)) == NOETL__STATUS__UNAVAILABLE &&
+	       util_mono_ms() < deadline) {
+		free(err);
+		err = NULL;
+		util_sleep_ms(100);
+	}
 	cr_assert_eq(st, 0, "Record: %s", err ? err : "");
 	protobuf_c_message_free_unpacked(out, NULL);
 	recutil_free(recs, n);
