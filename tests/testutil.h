@@ -32,9 +32,10 @@ int testutil_kill(pid_t pid, int sig);
 /* Waits for pid up to timeout_ms; returns its wait status or -1 on timeout. */
 int testutil_wait(pid_t pid, int timeout_ms);
 
-/* Runs a command line through /bin/sh, capturing stdout+stderr (malloc'ed,
- * NUL-terminated) into *out if out is not NULL; returns the exit status
- * (or 128+signal). */
+/* Runs a command line through /bin/sh, capturing its stdout (malloc'ed,
+ * NUL-terminated) into *out if out is not NULL; stderr is not captured (add
+ * "2>&1" to the command line for that). Returns the exit status (or
+ * 128+signal). */
 int testutil_run(const char *cmdline, char **out);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */

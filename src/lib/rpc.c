@@ -316,6 +316,7 @@ struct rpc_server {
 	nng_listener listeners[8]; /* for TLS configs' lifetime */
 	nng_tls_config *tls[8];
 	int nlisteners;
+	atomic_bool stopping; /* workers leave their loop when set */
 };
 
 int rpc_server_create(const struct rpc_server_options *opt, struct rpc_server **out)
@@ -473,23 +474,29 @@ static void *worker(void *arg)
 		nng_ctx_close(ctx);
 		return NULL;
 	}
-	for (;;) {
+	/* The receive wakes up now and then so that a worker notices the
+	 * server stopping; the socket is closed only after every worker has
+	 * left, so a handler that is still running can always send its reply. */
+	nng_aio_set_timeout(aio, 200);
+	while (!atomic_load(&s->stopping)) {
 		nng_ctx_recv(ctx, aio);
 		nng_aio_wait(aio);
 		int rv = nng_aio_result(aio);
 		if (rv == NNG_ECLOSED)
 			break;
 		if (rv != 0)
-			continue;
+			continue; /* a timeout, or a failed receive */
 		nng_msg *req = nng_aio_get_msg(aio);
 		nng_msg *rep = handle(s, req);
 		nng_msg_free(req);
 		if (rep == NULL)
 			continue; /* out of memory: the client will time out */
 		nng_aio_set_msg(aio, rep);
+		nng_aio_set_timeout(aio, NNG_DURATION_DEFAULT);
 		nng_ctx_send(ctx, aio);
 		nng_aio_wait(aio);
 		rv = nng_aio_result(aio);
+		nng_aio_set_timeout(aio, 200);
 		if (rv != 0) {
 			nng_msg_free(rep);
 			if (rv == NNG_ECLOSED)
@@ -519,9 +526,10 @@ void rpc_server_destroy(struct rpc_server *s)
 {
 	if (s == NULL)
 		return;
-	nng_close(s->sock);
+	atomic_store(&s->stopping, true);
 	for (int i = 0; i < s->nthreads; i++)
 		pthread_join(s->threads[i], NULL);
+	nng_close(s->sock);
 	free(s->threads);
 	for (int i = 0; i < s->nlisteners; i++)
 		if (s->tls[i] != NULL)
@@ -620,6 +628,22 @@ void rpc_client_destroy(struct rpc_client *c)
 		nng_ctx_close(c->idle[i].ctx);
 	}
 	nng_close(c->sock);
+	/* nng tears pipes down asynchronously and calls pipe_event for each
+	 * one: wait until they are all gone, so that no callback touches the
+	 * client after it is freed (and nng has released them by exit). */
+	pthread_mutex_lock(&c->mu);
+	int64_t until = util_mono_ms() + 2000;
+	while (c->pipes > 0 && util_mono_ms() < until) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	}
+	pthread_mutex_unlock(&c->mu);
 	if (c->tls != NULL)
 		nng_tls_config_free(c->tls);
 	pthread_cond_destroy(&c->cv);

@@ -363,3 +363,41 @@ Test(rpc, invoke_local_runs_a_handler_without_sockets)
 	             NOETL__STATUS__PERMISSION_DENIED);
 	free(err);
 }
+
+struct slow_call {
+	int status;
+	Noetl__EchoReply *reply;
+};
+
+static void *call_slowly(void *arg)
+{
+	struct slow_call *sc = arg;
+	sc->status = echo_call(client, "slow", 400, 5000, 0, &sc->reply, NULL);
+	return NULL;
+}
+
+Test(rpc, destroying_a_server_while_a_handler_runs_lets_the_handler_reply)
+{
+	struct slow_call sc = {.status = -1};
+	pthread_t t;
+	pthread_create(&t, NULL, call_slowly, &sc);
+	util_sleep_ms(100); /* the handler is sleeping now */
+	rpc_server_destroy(server);
+	server = NULL;
+	pthread_join(t, NULL);
+	cr_assert_eq(sc.status, 0, "the call in progress got its reply (status %s)",
+	             rpc_status_name(sc.status));
+	noetl__echo_reply__free_unpacked(sc.reply, NULL);
+}
+
+Test(rpc, clients_torn_down_while_connected_leave_nothing_behind)
+{
+	for (int i = 0; i < 30; i++) {
+		struct rpc_client *c;
+		cr_assert_eq(rpc_client_create(url, NULL, &c), 0);
+		Noetl__EchoReply *r = NULL;
+		cr_assert_eq(echo_call(c, "x", 0, 3000, 0, &r, NULL), 0);
+		noetl__echo_reply__free_unpacked(r, NULL);
+		rpc_client_destroy(c); /* with its pipe still up */
+	}
+}
