@@ -30,8 +30,10 @@ static char *since_text;
 static int count;
 
 const struct config_option cli_watch_options[] = {
-        {"control.stream", CONFIG_URL, &stream_url, NOETL_DEFAULT_CONTROL_STREAM_URL,
-         "Control's change stream (pub/sub)", "stream", NULL},
+        {"control.stream", CONFIG_URL, &stream_url, NULL,
+         "Control's change stream (pub/sub); default: $NOETL_CONTROL_STREAM, else "
+         "tcp://127.0.0.1:7411",
+         "stream", NULL},
         {"since", CONFIG_STRING, &since_text, NULL,
          "first replay the changes after this revision (0: all); default: only new ones", NULL,
          NULL},
@@ -187,6 +189,14 @@ int cli_watch_run(struct cli *cli, int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	/* Command options come from flags only, so the environment is read
+	 * here: flag, then NOETL_CONTROL_STREAM, then the default. */
+	const char *url = stream_url;
+	if (url == NULL || url[0] == '\0')
+		url = getenv("NOETL_CONTROL_STREAM");
+	if (url == NULL || url[0] == '\0')
+		url = NOETL_DEFAULT_CONTROL_STREAM_URL;
+
 	struct watch w = {.cli = cli};
 	pthread_mutex_init(&w.mu, NULL);
 	struct stream_sub_options o = {
@@ -195,15 +205,15 @@ int cli_watch_run(struct cli *cli, int argc, char **argv)
 	        .token = cli->token,
 	};
 	struct stream_sub *sub;
-	rv = stream_sub_create(client, &noetl__control__descriptor, stream_url, &o, print_change,
-	                       &w, &sub);
+	rv = stream_sub_create(client, &noetl__control__descriptor, url, &o, print_change, &w,
+	                       &sub);
 	if (rv != 0) {
 		pthread_mutex_destroy(&w.mu);
 		return cli_fail(
 		        cli,
 		        "cannot follow Control's changes at '%s': %s (set the stream address "
 		        "with --stream or NOETL_CONTROL_STREAM)",
-		        stream_url, strerror(-rv));
+		        url, strerror(-rv));
 	}
 	if (cli->format == CLI_TABLE)
 		fprintf(cli->err, "watching %s%s%s after revision %llu (Ctrl-C to stop)\n",
