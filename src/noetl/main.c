@@ -16,6 +16,11 @@
  * (anything still leased is redelivered after its lease), and the stores
  * close. Nothing accepted is lost: the queue made it durable before the
  * listener answered 202.
+ *
+ * SIGUSR1 pauses the executor's leasing and SIGUSR2 resumes it: webhooks are
+ * still accepted and wait in the queue meanwhile. It is for maintenance and
+ * for bench/e2e, which builds a backlog this way to measure the memory it
+ * costs and how fast the executor drains it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -92,7 +97,8 @@ static const struct config_spec spec = {
         .program = "noetl",
         .usage = "[--data DIR] [--http ADDR] [--config FILE] [options]",
         .summary = "Runs the whole noetl platform in one process: control, repository, queue, "
-                   "recorder, executor and the webhook listener.",
+                   "recorder, executor and the webhook listener. SIGUSR1 pauses the executor "
+                   "(events queue up), SIGUSR2 resumes it; SIGINT or SIGTERM stops.",
         .options = options,
 };
 
@@ -158,6 +164,8 @@ static const char *find_runner(char *buf, size_t cap)
 
 static void stop(struct platform *p)
 {
+	/* the listener serves /metrics: it goes first, so nothing renders the
+	 * services' metrics after they are gone */
 	listener_destroy(p->listener);
 	executor_destroy(p->executor);
 	rpc_server_destroy(p->srv_control);
@@ -189,6 +197,7 @@ static int start(struct platform *p)
 		log_error("cannot start the repository (%d)", rc);
 		return rc;
 	}
+	repository_metrics(p->repository, p->metrics);
 	sub(dir, sizeof(dir), "recorder");
 	struct recorder_config rec = {.data_dir = dir, .stream_url = recorder_stream};
 	if ((rc = recorder_create(&rec, &p->recorder)) != 0 ||
@@ -197,6 +206,7 @@ static int start(struct platform *p)
 		log_error("cannot start the recorder (%d)", rc);
 		return rc;
 	}
+	recorder_metrics(p->recorder, p->metrics);
 	sub(dir, sizeof(dir), "queue");
 	struct queue_config qc = {.data_dir = dir, .metrics = p->metrics};
 	if ((rc = queue_create(&qc, &p->queue)) != 0 ||
@@ -215,6 +225,7 @@ static int start(struct platform *p)
 		log_error("cannot start control (%d)", rc);
 		return rc;
 	}
+	control_metrics(p->control, p->metrics);
 
 	sub(cache, sizeof(cache), "executor/cache");
 	char runner_buf[PATH_MAX];
@@ -290,6 +301,8 @@ int main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -298,8 +311,12 @@ int main(int argc, char **argv)
 	if (start(&p) != 0) {
 		status = 1;
 	} else {
-		int sig;
-		sigwait(&set, &sig);
+		int sig = 0;
+		while (sigwait(&set, &sig) == 0 && (sig == SIGUSR1 || sig == SIGUSR2)) {
+			executor_pause(p.executor, sig == SIGUSR1);
+			log_info("executor %s on signal %d", sig == SIGUSR1 ? "paused" : "resumed",
+			         sig);
+		}
 		log_info("stopping on signal %d", sig);
 	}
 	stop(&p);
