@@ -111,6 +111,7 @@ static json_t *dead_row(const Noetl__Item *it)
 	json_object_set_new(o, "tenant", json_string(it->tenant));
 	json_object_set_new(o, "queue", json_string(it->queue));
 	json_object_set_new(o, "event", json_string(it->event));
+	json_object_set_new(o, "parent_id", json_string(it->parent_id));
 	json_object_set_new(o, "attempts", json_integer((json_int_t)it->attempt));
 	json_object_set_new(o, "enqueued_ms", json_integer((json_int_t)it->enqueued_ms));
 	json_object_set_new(o, "payload_bytes", json_integer((json_int_t)it->payload.len));
