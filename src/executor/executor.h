@@ -64,6 +64,15 @@ int executor_create(const struct executor_config *cfg, int start_wait_ms, struct
 /* Stops leasing and waits for the batches in progress to be settled. */
 void executor_stop(struct executor *ex);
 
+/*
+ * Pauses (true) or resumes (false) leasing: while paused the workers lease
+ * nothing new, so events accepted meanwhile wait in the Queue (for
+ * maintenance, or to build a backlog on purpose as bench/e2e does). Batches
+ * already leased run and settle as usual, and a lease call already waiting
+ * for items (up to 500 ms) may still return some. Any thread.
+ */
+void executor_pause(struct executor *ex, bool paused);
+
 /* Stops (if not stopped) and frees; accepts NULL. */
 void executor_destroy(struct executor *ex);
 
