@@ -502,7 +502,7 @@ static void on_request(nng_aio *aio)
 
 	pthread_mutex_lock(&h->mu);
 	bool stopping = h->stopping;
-	bool full = h->max_outstanding > 0 && h->outstanding >= h->max_outstanding;
+	bool full = has_body && h->max_outstanding > 0 && h->outstanding >= h->max_outstanding;
 	if (!stopping && !full)
 		h->outstanding++;
 	pthread_mutex_unlock(&h->mu);

@@ -68,8 +68,10 @@ struct httpd_options {
 	int workers;             /* handler threads; default 4 */
 	int queue_max;           /* requests waiting for a worker before 503; default 256 */
 	int max_outstanding;     /* requests accepted and not yet answered (reading their
-	                            body, queued, running or deferred); beyond, 503 with
-	                            Retry-After before the body is read; 0 = no limit */
+	                            body, queued, running or deferred); beyond, a request
+	                            with a body gets 503 with Retry-After before the body
+	                            is read (bodiless ones, like /healthz, still pass);
+	                            0 = no limit */
 	size_t max_body;         /* default body limit of routes; default 1 MiB */
 	int body_timeout_ms;     /* a body must arrive within this; default 30000 */
 	nng_tls_config *tls;     /* for https:// URLs (borrowed; held by nng) */

@@ -228,8 +228,9 @@ void fx_start(struct fx *f, const struct listener_config *cfg)
 
 	char path[300];
 	snprintf(path, sizeof(path), "%s/repository", f->dir);
-	struct repository_config rc = {
-	        .data_dir = path, .stream_url = f->repository_pub, .heartbeat_ms = 200};
+	/* Default heartbeats (1 s): closing a subscriber while messages arrive
+	 * can hang nng 1.5.2's reaper (nng issue #1543), so keep them rare. */
+	struct repository_config rc = {.data_dir = path, .stream_url = f->repository_pub};
 	cr_assert_eq(repository_create(&rc, &f->repository), 0);
 	f->repository_srv = serve(repository_service(f->repository), f->repository_url, "repo");
 
@@ -244,7 +245,6 @@ void fx_start(struct fx *f, const struct listener_config *cfg)
 	snprintf(path, sizeof(path), "%s/control", f->dir);
 	struct control_config cc = {.data_dir = path,
 	                            .stream_url = f->control_pub,
-	                            .heartbeat_ms = 200,
 	                            .repository_url = f->repository_url,
 	                            .schedule_interval_ms = -1};
 	cr_assert_eq(control_create(&cc, &f->control), 0);

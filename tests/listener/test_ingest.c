@@ -5,6 +5,8 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -629,4 +631,82 @@ Test(ingest_dev, development_mode_accepts_requests_without_credentials)
 	json_decref(post_expect("/events/acme/raw", NULL, NULL, "{\"data\":[1]}", 202));
 	expect_error("/events/acme/greet", NULL, NULL, "{\"data\":[{}]}", 400, NULL);
 	expect_error("/events/nosuch/raw", NULL, NULL, "{\"data\":[1]}", 404, NULL);
+}
+
+/* --- shedding ---------------------------------------------------------------- */
+
+static void setup_shed(void)
+{
+	struct listener_config cfg = {.max_inflight = 2, .call_timeout_ms = 100000};
+	fx_start(&fx, &cfg);
+}
+
+TestSuite(ingest_shed, .init = setup_shed, .fini = teardown, .timeout = 120);
+
+static double inflight(void)
+{
+	struct httpc_reply r;
+	cr_assert_eq(httpc_request(fx.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+	const char *p = strstr(r.body, "\nnoetl_listener_inflight_requests ");
+	double v = p != NULL ? atof(p + strlen("\nnoetl_listener_inflight_requests ")) : -1;
+	httpc_reply_free(&r);
+	return v;
+}
+
+Test(ingest_shed, requests_over_the_in_flight_limit_get_503_before_their_body_is_read)
+{
+	/* A Queue that takes requests and never answers holds them in flight. */
+	fx_queue_down(&fx);
+	nng_socket hole;
+	cr_assert_eq(nng_rep0_open(&hole), 0);
+	cr_assert_eq(nng_listen(hole, fx.queue_url, NULL, 0), 0);
+	char hdr[256];
+	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
+	         fx.token_a);
+	struct httpc *c[2];
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(httpc_connect(fx.port, 60000, &c[i]), 0);
+		cr_assert_eq(
+		        httpc_send(c[i], "POST", "/events/acme/raw", hdr, "{\"data\":[1]}", 12), 0);
+	}
+	for (int i = 0; i < 6000 && inflight() < 2; i++)
+		util_sleep_ms(10);
+	cr_assert_eq(inflight(), 2);
+	struct httpc_reply r;
+	cr_assert_eq(fx_post(&fx, "/events/acme/raw", fx.token_a, NULL, "{\"data\":[2]}", &r), 0);
+	cr_assert_eq(r.status, 503, "%s", r.body);
+	cr_assert_not_null(strstr(r.body, "overloaded"), "%s", r.body);
+	char ra[16];
+	cr_assert_not_null(httpc_header(&r, "Retry-After", ra, sizeof(ra)));
+	httpc_reply_free(&r);
+	/* health is still answered */
+	cr_assert_eq(httpc_request(fx.port, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+	cr_assert_eq(r.status, 200);
+	httpc_reply_free(&r);
+	/* The hole answers the held calls UNAVAILABLE: their clients get 503.
+	 * The two requests may have gone as one Enqueue call or as two. */
+	nng_socket_set_ms(hole, NNG_OPT_RECVTIMEO, 100);
+	while (inflight() > 0) {
+		nng_msg *m;
+		if (nng_recvmsg(hole, &m, 0) != 0)
+			continue;
+		nng_msg_clear(m);
+		Noetl__Reply rep = NOETL__REPLY__INIT;
+		rep.status = NOETL__STATUS__UNAVAILABLE;
+		rep.message = "held by the test";
+		uint8_t buf[64];
+		size_t n = noetl__reply__pack(&rep, buf);
+		cr_assert_eq(nng_msg_append(m, buf, n), 0);
+		cr_assert_eq(nng_sendmsg(hole, m, 0), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(httpc_recv(c[i], &r), 0);
+		cr_assert_eq(r.status, 503, "%s", r.body);
+		httpc_reply_free(&r);
+		httpc_close(c[i]);
+	}
+	/* and with the real Queue back, requests go through again */
+	nng_close(hole);
+	fx_queue_up(&fx);
+	json_decref(post_expect("/events/acme/raw", fx.token_a, NULL, "{\"data\":[3]}", 202));
 }
