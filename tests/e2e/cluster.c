@@ -174,7 +174,7 @@ static void build_argv(struct cluster *c, enum svc s, struct argv_buf *b)
 
 /* testutil_spawn, and the child dies with the test process (a test that
  * crashes leaves no services behind). */
-static pid_t spawn(char *const argv[], const char *logf)
+static pid_t spawn(char *const argv[], const char *logf, const char *const *env)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -188,6 +188,8 @@ static pid_t spawn(char *const argv[], const char *logf)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
+		for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+			putenv((char *)env[i]);
 		execv(argv[0], argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -207,7 +209,7 @@ void cluster_spawn(struct cluster *c, enum svc s)
 		fprintf(f, "===== start %d of %s =====\n", ++c->starts[s], names[s]);
 		fclose(f);
 	}
-	c->pid[s] = spawn(b.argv, logf);
+	c->pid[s] = spawn(b.argv, logf, c->opt.env[s]);
 }
 
 bool cluster_ready(struct cluster *c, enum svc s)
@@ -241,6 +243,20 @@ void cluster_start(struct cluster *c, enum svc s)
 		}
 		cluster_sleep_ms(20);
 	}
+}
+
+bool cluster_alive(struct cluster *c, enum svc s)
+{
+	if (c->pid[s] == 0)
+		return false;
+	int status;
+	if (waitpid(c->pid[s], &status, WNOHANG) == c->pid[s]) {
+		fprintf(stderr, "%s (pid %d) exited with status %d\n", names[s], (int)c->pid[s],
+		        status);
+		c->pid[s] = 0;
+		return false;
+	}
+	return true;
 }
 
 int cluster_stop(struct cluster *c, enum svc s, int sig)
@@ -391,6 +407,19 @@ int cluster_ctl(struct cluster *c, char **out, const char *fmt, ...)
 	else
 		free(text);
 	return status;
+}
+
+pid_t cluster_ctl_spawn(struct cluster *c, const char *out, const char *fmt, ...)
+{
+	char args[4096], cmd[5000], bin[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	testutil_build_path("src/cli/noetlctl", bin, sizeof(bin));
+	snprintf(cmd, sizeof(cmd), "exec '%s' -c '%s' %s", bin, c->ctl_config, args);
+	char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+	return spawn(argv, out, NULL);
 }
 
 char *cluster_ctl_ok(struct cluster *c, const char *fmt, ...)

@@ -66,6 +66,9 @@ struct cluster_options {
 	bool no_executor;
 	/* More arguments for one service (NULL-terminated), or NULL. */
 	const char *const *extra[SVC_COUNT];
+	/* Environment variables ("NAME=value", NULL-terminated) set for one
+	 * service, or NULL. */
+	const char *const *env[SVC_COUNT];
 };
 
 struct cluster {
@@ -102,6 +105,9 @@ int cluster_stop(struct cluster *c, enum svc s, int sig);
 /* Starts one service without waiting for it (for restarts under load). */
 void cluster_spawn(struct cluster *c, enum svc s);
 
+/* True when the service's process runs; reaps it (pid 0) if it exited. */
+bool cluster_alive(struct cluster *c, enum svc s);
+
 /* True when the service's /readyz says 200. */
 bool cluster_ready(struct cluster *c, enum svc s);
 
@@ -111,6 +117,11 @@ bool cluster_ready(struct cluster *c, enum svc s);
  * (may be NULL) gets stdout and stderr, malloc'ed. Returns the exit status.
  */
 int cluster_ctl(struct cluster *c, char **out, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Starts noetlctl in the background (for --follow) with its stdout and
+ * stderr going to the file out; returns its pid (stop it with SIGTERM). */
+pid_t cluster_ctl_spawn(struct cluster *c, const char *out, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
 /* cluster_ctl that must succeed (exit 0): fails the test with the output
