@@ -62,6 +62,9 @@ static int on_control_change(void *arg, const Noetl__Change *chg)
 	int rv = listener_defs_apply(l->defs, chg->revision, dc);
 	if (rv == 0 && dc->kind == NOETL__DEFINITION_CHANGE__KIND__PACKAGE_DEPLOYED)
 		prefetch_package(l, dc->package);
+	if (rv == 0 && dc->kind == NOETL__DEFINITION_CHANGE__KIND__TENANT_REMOVED &&
+	    dc->tenant != NULL)
+		listener_schemas_forget_tenant(l->schemas, dc->tenant);
 	noetl__definition_change__free_unpacked(dc, NULL);
 	return rv;
 }

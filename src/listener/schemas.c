@@ -750,6 +750,48 @@ void listener_schemas_prefetch(struct listener_schemas *c, const char *tenant, c
 	pthread_mutex_unlock(&c->mu);
 }
 
+struct forget {
+	struct listener_schemas *c;
+	struct sentry *dropped; /* freed after the walk, outside the map */
+};
+
+static bool forget_one(const char *key, void *val, void *arg)
+{
+	(void)key;
+	struct forget *f = arg;
+	struct sentry *e = val;
+	if (e->queued || e->loading || e->whead != NULL)
+		return false;
+	if (e->retrying) {
+		struct sentry **pp = &f->c->retry;
+		while (*pp != NULL && *pp != e)
+			pp = &(*pp)->qnext;
+		if (*pp == e)
+			*pp = e->qnext;
+	}
+	e->qnext = f->dropped;
+	f->dropped = e;
+	return true;
+}
+
+void listener_schemas_forget_tenant(struct listener_schemas *c, const char *tenant)
+{
+	pthread_mutex_lock(&c->mu);
+	struct listener_map *t = listener_map_get(c->tenants, tenant);
+	struct forget f = {c, NULL};
+	listener_map_each(t, forget_one, &f);
+	if (t != NULL && listener_map_count(t) == 0) {
+		listener_map_remove(c->tenants, tenant);
+		listener_map_destroy(t);
+	}
+	pthread_mutex_unlock(&c->mu);
+	while (f.dropped != NULL) {
+		struct sentry *next = f.dropped->qnext;
+		entry_free(f.dropped);
+		f.dropped = next;
+	}
+}
+
 struct invalidate {
 	struct listener_schemas *c;
 	const char *name;

@@ -99,6 +99,11 @@ int listener_schemas_get(struct listener_schemas *c, const char *tenant, const c
  * wait (called when a package that uses it is deployed). */
 void listener_schemas_prefetch(struct listener_schemas *c, const char *tenant, const char *name);
 
+/* Drops the cached schemas of a removed tenant (those not being loaded or
+ * waited for; those go when they are done and the tenant is removed again,
+ * or with the cache). */
+void listener_schemas_forget_tenant(struct listener_schemas *c, const char *tenant);
+
 /* Applies one Repository change (the stream calls this; public for tests).
  * 0, or -ENOMEM to have it delivered again. */
 int listener_schemas_apply(struct listener_schemas *c, uint64_t revision,

@@ -359,6 +359,32 @@ Test(ingest, a_deleted_package_answers_404_at_once)
 	expect_error("/events/beta/greet", fx.token_b, NULL, "{\"data\":[1]}", 404, "no event");
 }
 
+Test(ingest, a_removed_tenant_answers_404_at_once)
+{
+	json_decref(post_expect("/events/acme/greet", fx.token_a, NULL,
+	                        "{\"data\":[{\"name\":\"Ada\"}]}", 202));
+	fx_delete_package(&fx, "acme", "p1");
+	Noetl__RemoveTenantRequest rr = NOETL__REMOVE_TENANT_REQUEST__INIT;
+	rr.id = "acme";
+	ProtobufCMessage *out = NULL;
+	char *err = NULL;
+	cr_assert_eq(rpc_call(fx.cc, &noetl__control__descriptor, "RemoveTenant", &rr.base, NULL,
+	                      &out, &err),
+	             0, "%s", err);
+	protobuf_c_message_free_unpacked(out, NULL);
+	Noetl__Empty em = NOETL__EMPTY__INIT;
+	cr_assert_eq(rpc_call(fx.cc, &noetl__control__descriptor, "GetHealth", &em.base, NULL, &out,
+	                      NULL),
+	             0);
+	uint64_t rev = ((Noetl__Health *)out)->revision;
+	protobuf_c_message_free_unpacked(out, NULL);
+	cr_assert(listener_wait_synced(fx.listener, rev, 0, 20000));
+	expect_error("/events/acme/greet", fx.token_a, NULL, "{\"data\":[{\"name\":\"Ada\"}]}", 404,
+	             "unknown tenant");
+	/* the other tenant is untouched */
+	json_decref(post_expect("/events/beta/greet", fx.token_b, NULL, "{\"data\":[1]}", 202));
+}
+
 Test(ingest, a_queue_that_is_down_gives_503_with_retry_after_and_then_recovers)
 {
 	fx_queue_down(&fx);
