@@ -21,7 +21,8 @@ static char *control_url, *control_stream, *repository_url, *repository_stream;
 static char *queue_url, *recorder_url;
 static char *token;
 static bool dev_mode, no_timeline;
-static size_t max_body, max_events, enqueue_batch, enqueue_pending;
+static size_t max_body;
+static int max_events, enqueue_batch, enqueue_pending;
 static int max_inflight, enqueue_senders, enqueue_linger_us, retry_after;
 static int64_t call_timeout;
 static char *log_level;
@@ -50,17 +51,17 @@ static const struct config_option options[] = {
          "credentials presented to the services, if they require any", NULL, NULL},
         {"listener.max-body", CONFIG_SIZE, &max_body, "1MiB",
          "largest request body; larger ones get 413", NULL, NULL},
-        {"listener.max-events", CONFIG_SIZE, &max_events, "1000",
+        {"listener.max-events", CONFIG_INT, &max_events, "1000",
          "events (or log lines) in one request; more get 413", NULL, NULL},
         {"listener.max-inflight", CONFIG_INT, &max_inflight, "1024",
          "requests processed at once; beyond, 503 with Retry-After", NULL, NULL},
         {"listener.enqueue.senders", CONFIG_INT, &enqueue_senders, "4",
          "Enqueue calls in flight at once", NULL, NULL},
-        {"listener.enqueue.batch", CONFIG_SIZE, &enqueue_batch, "1000",
+        {"listener.enqueue.batch", CONFIG_INT, &enqueue_batch, "1000",
          "events per Enqueue call at most", NULL, NULL},
         {"listener.enqueue.linger-us", CONFIG_INT, &enqueue_linger_us, "0",
          "microseconds to wait for a fuller batch (0: send at once)", NULL, NULL},
-        {"listener.enqueue.max-pending", CONFIG_SIZE, &enqueue_pending, "100000",
+        {"listener.enqueue.max-pending", CONFIG_INT, &enqueue_pending, "100000",
          "events waiting for the Queue at most; beyond, 503", NULL, NULL},
         {"listener.call-timeout", CONFIG_DURATION, &call_timeout, "5s",
          "deadline of calls to the services", NULL, NULL},
@@ -134,12 +135,12 @@ int main(int argc, char **argv)
 	        .token = token,
 	        .dev_mode = dev_mode,
 	        .max_body = max_body,
-	        .max_elements = max_events,
+	        .max_elements = max_events > 0 ? (size_t)max_events : 0,
 	        .max_inflight = max_inflight,
 	        .enqueue_senders = enqueue_senders,
-	        .enqueue_batch = enqueue_batch,
+	        .enqueue_batch = enqueue_batch > 0 ? (size_t)enqueue_batch : 0,
 	        .enqueue_linger_us = enqueue_linger_us,
-	        .enqueue_max_pending = enqueue_pending,
+	        .enqueue_max_pending = enqueue_pending > 0 ? (size_t)enqueue_pending : 0,
 	        .call_timeout_ms = (int)call_timeout,
 	        .retry_after_s = retry_after,
 	        .no_timeline = no_timeline,
