@@ -6,8 +6,8 @@
  * noetl-executor and noetl-listener started from the build tree, each with
  * its data in one fresh temporary directory and every address given on its
  * command line: the RPC APIs and change streams on ipc:// sockets in that
- * directory, the listener and the health endpoints on loopback ports that
- * were free a moment ago. Nothing uses the default addresses, so clusters of
+ * directory (or on loopback TCP with opt.tcp), the listener and every
+ * service's health endpoint on loopback ports that were free a moment ago. Nothing uses the default addresses, so clusters of
  * different tests run side by side.
  *
  * Tests act on a cluster only as a user would: through noetlctl (given a
