@@ -166,6 +166,7 @@ static void *sender(void *arg)
 		if (b->stop)
 			break;
 		if (b->o.linger_us > 0 && b->pending < b->o.max_batch) {
+			/* wait for company until the batch is full or linger_us passed */
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += (long)b->o.linger_us * 1000;
@@ -173,7 +174,9 @@ static void *sender(void *arg)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000;
 			}
-			pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+			while (!b->stop && b->pending < b->o.max_batch &&
+			       pthread_cond_timedwait(&b->cv, &b->mu, &ts) == 0)
+				;
 			if (b->head == NULL || b->stop)
 				continue;
 		}
