@@ -430,7 +430,7 @@ Test(ingest, a_schema_that_failed_to_load_is_retried_not_remembered)
 	json_decref(post_expect("/events/acme/raw", fx.token_a, NULL, "{\"data\":[1]}", 202));
 	fx_repository_up(&fx);
 	int status = 0;
-	for (int i = 0; i < 200 && status != 202; i++) {
+	for (int i = 0; i < 1000 && status != 202; i++) {
 		cr_assert_eq(fx_post(&fx, "/events/acme/greet", fx.token_a, NULL, body, &r), 0);
 		status = r.status;
 		cr_assert(status == 202 || status == 503, "%d %s", status, r.body);
@@ -511,7 +511,7 @@ Test(ingest, an_accepted_event_gets_received_and_accepted_timeline_entries)
 	json_t *j = post_expect("/events/acme/raw", fx.token_a, NULL, "{\"data\":[7]}", 202);
 	const char *id = json_string_value(json_array_get(json_object_get(j, "ids"), 0));
 	bool received = false, accepted = false;
-	for (int i = 0; i < 200 && !(received && accepted); i++) {
+	for (int i = 0; i < 1000 && !(received && accepted); i++) {
 		Noetl__TimelineRequest q = NOETL__TIMELINE_REQUEST__INIT;
 		q.tenant = "acme";
 		q.event_id = (char *)id;
