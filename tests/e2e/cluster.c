@@ -511,48 +511,61 @@ static void top_value(const char *yaml, const char *key, char *out, size_t cap)
 	}
 }
 
-void cluster_deploy(struct cluster *c, const char *yaml, bool update)
+int cluster_live_count(struct cluster *c, const char *tenant, const char *package)
 {
-	char path[400], id[130], tenant[70], line[300], logf[400];
-	cluster_file(c, update ? "job-update.yml" : "job.yml", yaml, path, sizeof(path));
-	top_value(yaml, "id", id, sizeof(id));
-	top_value(yaml, "tenant", tenant, sizeof(tenant));
-	snprintf(line, sizeof(line), "package '%s' of tenant '%s' is live", id, tenant);
+	char line[300], logf[400];
+	snprintf(line, sizeof(line), "package '%s' of tenant '%s' is live", package, tenant);
 	log_path(c, SVC_EXECUTOR, logf, sizeof(logf));
 	char *text = testutil_read_file(logf, NULL);
-	int before = text != NULL ? cluster_count(text, line) : 0;
+	int n = text != NULL ? cluster_count(text, line) : 0;
 	free(text);
+	return n;
+}
 
-	free(cluster_ctl_ok(c, "deploy %s'%s'", update ? "--update " : "", path));
-
-	/* The executor compiles the package's modules when the deploy reaches
-	 * it, which can take many seconds on a loaded machine; an event sent
-	 * before then fails as "unknown event" and spends an attempt. Users
-	 * see this only as a slower first event; tests that count attempts
-	 * wait here (the executor says so in its log). */
+void cluster_wait_live(struct cluster *c, const char *tenant, const char *package, int before)
+{
 	if (c->pid[SVC_EXECUTOR] == 0)
 		return;
 	long long end = cluster_now_ms() + DEPLOY_MS;
-	for (;;) {
-		text = testutil_read_file(logf, NULL);
-		int now = text != NULL ? cluster_count(text, line) : 0;
-		free(text);
-		if (now > before)
-			return;
+	while (cluster_live_count(c, tenant, package) <= before) {
 		if (cluster_now_ms() > end) {
 			cluster_dump_logs(c);
-			cr_assert_fail("the executor did not load package '%s' within %d ms", id,
-			               DEPLOY_MS);
+			cr_assert_fail("the executor did not load package '%s' within %d ms",
+			               package, DEPLOY_MS);
 		}
 		cluster_sleep_ms(50);
 	}
 }
 
+void cluster_deploy(struct cluster *c, const char *yaml, bool update)
+{
+	char path[400], id[130], tenant[70];
+	cluster_file(c, update ? "job-update.yml" : "job.yml", yaml, path, sizeof(path));
+	top_value(yaml, "id", id, sizeof(id));
+	top_value(yaml, "tenant", tenant, sizeof(tenant));
+	int before = cluster_live_count(c, tenant, id);
+	free(cluster_ctl_ok(c, "deploy %s'%s'", update ? "--update " : "", path));
+	/* The executor compiles the package's modules when the deploy reaches
+	 * it, which can take many seconds on a loaded machine; an event sent
+	 * before then fails as "unknown event" and spends an attempt. Users
+	 * see this only as a slower first event; tests that count attempts
+	 * wait here (the executor says so in its log). */
+	cluster_wait_live(c, tenant, id, before);
+}
+
 int cluster_post(struct cluster *c, const char *path, const char *token, const char *body,
                  struct httpc_reply *out)
 {
+	return cluster_post_with(c, path, token, NULL, body, out);
+}
+
+int cluster_post_with(struct cluster *c, const char *path, const char *token, const char *extra,
+                      const char *body, struct httpc_reply *out)
+{
 	const char *tok = token != NULL ? token : c->token;
-	char headers[512] = "Content-Type: application/json\r\n";
+	char headers[1024] = "Content-Type: application/json\r\n";
+	if (extra != NULL)
+		snprintf(headers + strlen(headers), sizeof(headers) - strlen(headers), "%s", extra);
 	if (tok[0] != '\0')
 		snprintf(headers + strlen(headers), sizeof(headers) - strlen(headers),
 		         "Authorization: Bearer %s\r\n", tok);

@@ -7,8 +7,8 @@
  * its data in one fresh temporary directory and every address given on its
  * command line: the RPC APIs and change streams on ipc:// sockets in that
  * directory (or on loopback TCP with opt.tcp), the listener and every
- * service's health endpoint on loopback ports that were free a moment ago. Nothing uses the default addresses, so clusters of
- * different tests run side by side.
+ * service's health endpoint on loopback ports that were free a moment ago. Nothing uses the default
+ * addresses, so clusters of different tests run side by side.
  *
  * Tests act on a cluster only as a user would: through noetlctl (given a
  * config file naming the cluster's addresses, cluster_ctl) and over HTTP
@@ -152,6 +152,14 @@ void cluster_file(struct cluster *c, const char *name, const char *text, char *o
  * know the package yet. */
 void cluster_deploy(struct cluster *c, const char *yaml, bool update);
 
+/* How many times the executor said it made tenant's package live (its log):
+ * take it before a deploy, update or rollback, and give it to
+ * cluster_wait_live after. */
+int cluster_live_count(struct cluster *c, const char *tenant, const char *package);
+
+/* Waits until the executor made the package live more than before times. */
+void cluster_wait_live(struct cluster *c, const char *tenant, const char *package, int before);
+
 /*
  * POSTs body to path on the listener with the tenant's token (token NULL:
  * c->token; "" : no Authorization header). Returns the HTTP status, or -1
@@ -159,6 +167,10 @@ void cluster_deploy(struct cluster *c, const char *yaml, bool update);
  */
 int cluster_post(struct cluster *c, const char *path, const char *token, const char *body,
                  struct httpc_reply *out);
+
+/* cluster_post with extra headers ("Name: value\r\n" lines, or NULL). */
+int cluster_post_with(struct cluster *c, const char *path, const char *token, const char *headers,
+                      const char *body, struct httpc_reply *out);
 
 /* POSTs until the reply is not 404 (the listener learns of a deploy over
  * its stream, a moment later), up to timeout_ms. Returns the last status. */

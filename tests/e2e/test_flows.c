@@ -352,3 +352,107 @@ Test(flows, a_cron_schedule_fires_once_per_tick, .init = setup_cron)
 	        cr_expect_eq(json_integer_value(n), 1, "tick event %s succeeded once", id);
 	json_decref(oks);
 }
+
+static const char *const greet_yaml = "id: p\n"
+                                      "tenant: acme\n"
+                                      "queues:\n"
+                                      "  - id: q\n"
+                                      "jobs:\n"
+                                      "  - event: {id: greet, supplierqueue: q, runtime: rt}\n"
+                                      "runtimes:\n"
+                                      "  - id: rt\n"
+                                      "    moduleref: %s.wasm\n"
+                                      "    retry: {maxattempts: 2, backoffbase: 100ms}\n";
+
+static void deploy_greet(const char *module, bool update)
+{
+	char yaml[1024];
+	snprintf(yaml, sizeof(yaml), greet_yaml, module);
+	cluster_deploy(&C, yaml, update);
+}
+
+static void setup_no_executor(void)
+{
+	struct cluster_options o = {.no_executor = true};
+	cluster_create(&C, &o);
+	static const char *const modules[] = {"echo", NULL};
+	cluster_tenant(&C, "acme", modules);
+}
+
+Test(flows, accepted_events_wait_in_the_queue_until_an_executor_starts, .init = setup_no_executor)
+{
+	deploy_greet("echo", false);
+	char id[64];
+	flow_post(&C, "/events/acme/greet", "{\"data\":[{\"n\":1}]}", id, sizeof(id));
+	char *out = cluster_ctl_until(&C, "\"ready\": 1", WAIT_MS, "queue stats acme -o json");
+	free(out);
+	json_t *doc = flow_wait_step(&C, id, "accepted", WAIT_MS);
+	cr_expect(!flow_has_step(doc, "leased"), "accepted, not leased yet");
+	json_decref(doc);
+
+	cluster_start(&C, SVC_EXECUTOR);
+	json_decref(flow_wait_step(&C, id, "done", WAIT_MS));
+	out = cluster_ctl_until(&C, "\"ready\": 0", WAIT_MS, "queue stats acme -o json");
+	free(out);
+}
+
+Test(flows, an_idempotency_key_makes_a_repeated_post_a_no_op, .init = setup_default)
+{
+	deploy_greet("echo", false);
+	const char *key = "Idempotency-Key: order-42\r\n";
+	const char *body = "{\"data\":[{\"order\":42},{\"order\":43}]}";
+	struct httpc_reply r1, r2;
+	cr_assert_eq(cluster_post_with(&C, "/events/acme/greet", NULL, key, body, &r1), 202);
+	cr_assert_eq(cluster_post_with(&C, "/events/acme/greet", NULL, key, body, &r2), 202, "%s",
+	             r2.body);
+	json_t *a = flow_parse(r1.body, "202 reply"), *b = flow_parse(r2.body, "202 reply");
+	cr_assert(json_equal(json_object_get(a, "ids"), json_object_get(b, "ids")),
+	          "the repeated post names the same events: %s vs %s", r1.body, r2.body);
+	for (size_t i = 0; i < 2; i++) {
+		const char *id = json_string_value(json_array_get(json_object_get(a, "ids"), i));
+		json_decref(flow_wait_step(&C, id, "done", WAIT_MS));
+		json_t *ex = flow_executions(&C, "acme", id);
+		cr_expect_eq(json_array_size(ex), 1, "event %s ran once", id);
+		json_decref(ex);
+	}
+	/* Another key is another submission. */
+	char id[64];
+	struct httpc_reply r3;
+	cr_assert_eq(cluster_post_with(&C, "/events/acme/greet", NULL,
+	                               "Idempotency-Key: order-44\r\n", body, &r3),
+	             202);
+	cr_assert(cluster_first_id(&r3, id, sizeof(id)));
+	cr_expect(strstr(r1.body, id) == NULL, "%s is a new event", id);
+	httpc_reply_free(&r3);
+	json_decref(flow_wait_step(&C, id, "done", WAIT_MS));
+	json_decref(a);
+	json_decref(b);
+	httpc_reply_free(&r1);
+	httpc_reply_free(&r2);
+}
+
+Test(flows, a_rollback_brings_the_previous_definition_back_live, .init = setup_default)
+{
+	deploy_greet("echo", false);
+	char id[64];
+	flow_post(&C, "/events/acme/greet", "{\"data\":[1]}", id, sizeof(id));
+	json_decref(flow_wait_step(&C, id, "done", WAIT_MS));
+
+	/* Revision 2 runs the failing module: events die. */
+	deploy_greet("error", true);
+	flow_post(&C, "/events/acme/greet", "{\"data\":[2]}", id, sizeof(id));
+	json_decref(flow_wait_step(&C, id, "dead", WAIT_MS));
+
+	/* Back to revision 1. */
+	int before = cluster_live_count(&C, "acme", "p");
+	free(cluster_ctl_ok(&C, "rollback acme p"));
+	cluster_wait_live(&C, "acme", "p", before);
+	char *out = cluster_ctl_ok(&C, "history acme p");
+	cr_expect_geq(cluster_count(out, "\n"), 4, "three revisions and a header:\n%s", out);
+	free(out);
+	flow_post(&C, "/events/acme/greet", "{\"data\":[3]}", id, sizeof(id));
+	json_decref(flow_wait_step(&C, id, "done", WAIT_MS));
+	json_t *ex = flow_executions(&C, "acme", id);
+	cr_expect_str_eq(flow_str(flow_last(ex), "status"), "ok");
+	json_decref(ex);
+}
