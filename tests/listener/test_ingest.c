@@ -352,6 +352,37 @@ Test(ingest, a_schema_change_of_a_referenced_file_applies_too)
 	                        202));
 }
 
+Test(ingest, an_event_whose_schema_does_not_compile_is_500_until_it_is_fixed)
+{
+	/* The Repository checks each file alone; a reference to a file that
+	 * does not exist only shows when the listener compiles the whole. */
+	fx_put_schema(&fx, "acme", "person.json", "{\"$ref\":\"nowhere.json\"}");
+	expect_error("/events/acme/greet", fx.token_a, NULL, "{\"data\":[{\"name\":\"Ada\"}]}", 500,
+	             "nowhere.json");
+	fx_put_schema(&fx, "acme", "person.json", "{\"type\":\"object\"}");
+	json_decref(post_expect("/events/acme/greet", fx.token_a, NULL,
+	                        "{\"data\":[{\"name\":\"Ada\"}]}", 202));
+}
+
+Test(ingest, a_chunked_body_is_411)
+{
+	struct httpc *c;
+	cr_assert_eq(httpc_connect(fx.port, 20000, &c), 0);
+	char req[512];
+	snprintf(req, sizeof(req),
+	         "POST /events/acme/raw HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+	         "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+	         "c\r\n{\"data\":[1]}\r\n0\r\n\r\n",
+	         fx.token_a);
+	cr_assert_eq(send(httpc_fd(c), req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	struct httpc_reply r;
+	cr_assert_eq(httpc_recv(c, &r), 0);
+	cr_assert_eq(r.status, 411, "%s", r.body);
+	httpc_reply_free(&r);
+	httpc_close(c);
+	cr_assert_eq(fx_depth(&fx, "acme"), 0);
+}
+
 Test(ingest, a_deleted_package_answers_404_at_once)
 {
 	json_decref(post_expect("/events/beta/greet", fx.token_b, NULL, "{\"data\":[1]}", 202));
