@@ -283,8 +283,30 @@ int cluster_stop(struct cluster *c, enum svc s, int sig)
 	return status;
 }
 
+extern char **environ;
+
+void cluster_clean_env(void)
+{
+	for (bool again = true; again;) {
+		again = false;
+		for (char **e = environ; *e != NULL; e++) {
+			if (strncmp(*e, "NOETL_", 6) != 0 ||
+			    strncmp(*e, "NOETL_SOURCE_ROOT=", 18) == 0 ||
+			    strncmp(*e, "NOETL_BUILD_ROOT=", 17) == 0 ||
+			    strncmp(*e, "NOETL_E2E_", 10) == 0)
+				continue;
+			char name[256];
+			snprintf(name, sizeof(name), "%.*s", (int)strcspn(*e, "="), *e);
+			unsetenv(name);
+			again = true; /* environ changed under us */
+			break;
+		}
+	}
+}
+
 void cluster_create(struct cluster *c, const struct cluster_options *opt)
 {
+	cluster_clean_env();
 	memset(c, 0, sizeof(*c));
 	if (opt != NULL)
 		c->opt = *opt;

@@ -86,6 +86,11 @@ struct cluster {
 /* The program and log names of a service: "control", "queue" ... */
 const char *cluster_svc_name(enum svc s);
 
+/* Removes NOETL_* variables of the developer's environment (NOETL_QUEUE_URL
+ * would beat noetlctl's config file and point it at another platform), but
+ * for the test suite's own (NOETL_SOURCE_ROOT, NOETL_BUILD_ROOT, NOETL_E2E_*). */
+void cluster_clean_env(void);
+
 /* Starts every service (the executor unless opt->no_executor) and waits
  * until each answers. opt may be NULL. Fails the test if one does not come
  * up (and prints its log). */

@@ -79,6 +79,7 @@ Test(make_run, gets_a_newcomer_from_start_to_a_recorded_execution, .fini = clean
 			             "addresses, which make run uses",
 			             defaults[i]);
 
+	cluster_clean_env();
 	testutil_tempdir(dir, sizeof(dir));
 	char state[320], http[64], home[320], out_path[320];
 	snprintf(state, sizeof(state), "%s/state", dir);
