@@ -83,7 +83,7 @@ static const struct config_option options[] = {
          "linear memory limit per module unless the runtime says otherwise", NULL, NULL},
         {"executor.runner", CONFIG_STRING, &runner, NULL,
          "the noetl-runner program; default: found next to noetl or in the build tree", NULL, NULL},
-        {"listener.dev-mode", CONFIG_BOOL, &dev_mode, "false",
+        {"listener.dev", CONFIG_BOOL, &dev_mode, "false",
          "accept webhooks without a token (development only; logged loudly)", "dev", NULL},
         {"noetl.token", CONFIG_STRING, &token, NULL, "platform credential between services", NULL,
          NULL},
