@@ -28,8 +28,10 @@
  *                 batch size the queue's group commit reached during the
  *                 ingest (its own metrics: ops per synced write): the most
  *                 events/s durable enqueue can reach with that batching.
+ *                 It runs after noetl has stopped and its data is deleted,
+ *                 so that no write-back of noetl's files competes with it.
  * Then it checks a sample of the accepted ids: each must have an execution
- * recorded with status OK.
+ * recorded with status OK. e2e_report.c prints the figures.
  *
  * Targets (issue 8): drain >= 0.7x ingest; idle RSS <= 50 MiB; RSS with 1M
  * events queued <= 1.5x idle. The default run queues fewer events so that
@@ -52,9 +54,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "e2e_platform.h"
+#include "e2e.h"
 #include "kv.h"
-#include "loadgen.h"
 #include "log.h"
 #include "util.h"
 
@@ -149,12 +150,6 @@ static struct load_result floor_http(void)
 	return r;
 }
 
-struct disk_floor {
-	double batch;  /* operations per synced write */
-	double writes; /* synced writes per second */
-	double rate;   /* batch x writes: events per second */
-};
-
 /* Synced kv writes of batch puts, one writer like the queue's, value size
  * about an encoded queue item. */
 static struct disk_floor floor_disk(const char *dir, double batch)
@@ -193,11 +188,26 @@ static struct disk_floor floor_disk(const char *dir, double batch)
 
 /* --- sampling while a phase runs ------------------------------------------------------ */
 
+/*
+ * Every 100 ms: noetl's RSS and the queue's depth, and the times and RSS at
+ * which a phase's progress (items enqueued or acked since it began) passed
+ * a tenth, half and nine tenths of its total, to tell a rate that holds
+ * from one that sinks as the queue or the stores grow.
+ */
+enum { M_10, M_50, M_90, M_N };
+static const double marks[M_N] = {0.1, 0.5, 0.9};
+
 struct sampler {
 	pthread_t thread;
 	atomic_bool stop;
-	long max_rss_kb;
-	uint64_t max_depth;
+	bool acked;         /* progress is acked items (else enqueued) */
+	uint64_t base;      /* progress counter when the phase began */
+	uint64_t total;     /* the phase's items; 0: no marks */
+	double start;       /* now_s() when the phase began */
+	long max_rss_kb;    /* highest RSS seen */
+	uint64_t max_depth; /* deepest queue seen */
+	double at[M_N];     /* seconds into the phase each mark was passed; 0 if not */
+	long rss[M_N];      /* RSS then */
 };
 
 static void *sample(void *arg)
@@ -208,17 +218,28 @@ static void *sample(void *arg)
 		struct qstats q;
 		if (kb > s->max_rss_kb)
 			s->max_rss_kb = kb;
-		if (platform_queue_stats(&plat, &q) == 0 &&
-		    q.ready + q.leased + q.delayed > s->max_depth)
-			s->max_depth = q.ready + q.leased + q.delayed;
+		if (platform_queue_stats(&plat, &q) == 0) {
+			if (q.ready + q.leased + q.delayed > s->max_depth)
+				s->max_depth = q.ready + q.leased + q.delayed;
+			uint64_t done = (s->acked ? q.acked : q.enqueued) - s->base;
+			for (int m = 0; m < M_N && s->total > 0; m++)
+				if (s->at[m] == 0 && (double)done >= marks[m] * (double)s->total) {
+					s->at[m] = now_s() - s->start;
+					s->rss[m] = kb;
+				}
+		}
 		util_sleep_ms(100);
 	}
 	return NULL;
 }
 
-static void sampler_start(struct sampler *s)
+static void sampler_start(struct sampler *s, bool acked, uint64_t base, uint64_t total)
 {
 	memset(s, 0, sizeof(*s));
+	s->acked = acked;
+	s->base = base;
+	s->total = total;
+	s->start = now_s();
 	if (pthread_create(&s->thread, NULL, sample, s) != 0)
 		fail("cannot start a thread");
 }
@@ -227,6 +248,15 @@ static void sampler_stop(struct sampler *s)
 {
 	atomic_store(&s->stop, true);
 	pthread_join(s->thread, NULL);
+}
+
+/* Events/s over the first and the last tenth of a phase of total items that
+ * took secs; 0 where the sampler missed a mark (a phase under 100 ms). */
+static void tenths(const struct sampler *s, double secs, double *first, double *last)
+{
+	double tenth = (double)s->total / 10;
+	*first = s->at[M_10] > 0 ? tenth / s->at[M_10] : 0;
+	*last = s->at[M_90] > 0 && secs > s->at[M_90] ? tenth / (secs - s->at[M_90]) : 0;
 }
 
 /* --- waiting on the platform ------------------------------------------------------------ */
@@ -287,15 +317,15 @@ static double wait_drained(uint64_t acked, double stall_s)
  * stream, and the executor runs it once it has compiled the module. An
  * event leased before that fails ("unknown event") and is retried, or
  * dead-lettered if the compile outlasts its attempts; then another is sent.
- * Returns the attempts that failed on the way.
  */
-static uint64_t warm_up(const char *req, size_t len)
+static void warm_up(struct figures *f, const char *req, size_t len)
 {
 	struct load_options o = {.port = plat.http_port,
 	                         .request = req,
 	                         .request_len = len,
 	                         .conns = 1,
 	                         .max_requests = 1};
+	double t0 = now_s();
 	for (int tries = 0;; tries++) {
 		struct qstats q = qstats();
 		for (int i = 0;; i++) {
@@ -310,7 +340,6 @@ static uint64_t warm_up(const char *req, size_t len)
 			util_sleep_ms(100);
 		}
 		struct qstats e;
-		double t0 = now_s();
 		do {
 			util_sleep_ms(50);
 			e = qstats();
@@ -318,13 +347,110 @@ static uint64_t warm_up(const char *req, size_t len)
 				fail("the warm-up event was neither executed nor dead after 5 "
 				     "minutes");
 		} while (e.acked == q.acked && e.dead == q.dead);
-		if (e.acked > q.acked) {
-			wait_drained(e.acked, 60);
-			return qstats().failed;
-		}
+		if (e.acked > q.acked)
+			break;
 		if (tries == 5)
 			fail("five warm-up events in a row went to the dead-letter queue");
 	}
+	f->first_s = now_s() - t0;
+	struct qstats e = qstats();
+	wait_drained(e.acked, 60);
+	e = qstats();
+	f->warm_failed = e.failed;
+	f->warm_dead = e.dead;
+}
+
+/* --- the phases ------------------------------------------------------------------------- */
+
+/* Durable ingest with the executor paused, and the memory it leaves. */
+static void ingest(struct figures *f, const char *req, size_t len)
+{
+	platform_signal(&plat, SIGUSR1);
+	util_sleep_ms(1000); /* a lease already waiting returns within 500 ms */
+	fprintf(stderr, "bench_e2e: ingest: %llu events, executor paused\n",
+	        (unsigned long long)events);
+	double writes0 = platform_metric(&plat, "noetl_queue_synced_writes_total");
+	double ops0 = platform_metric(&plat, "noetl_queue_synced_write_ops_total");
+	struct sampler smp;
+	sampler_start(&smp, false, qstats().enqueued, events);
+	struct load_options lo = {.port = plat.http_port,
+	                          .request = req,
+	                          .request_len = len,
+	                          .conns = conns,
+	                          .max_requests = events,
+	                          .keep_id_every = events >= 100 ? (unsigned)(events / 100) : 1};
+	if (load_run(&lo, &f->ingest) != 0)
+		fail("cannot connect to the listener");
+	sampler_stop(&smp);
+	tenths(&smp, f->ingest.elapsed, &f->ingest_first, &f->ingest_last);
+	f->rss_ingest_max = smp.max_rss_kb;
+	f->rss_tenth = smp.rss[M_10];
+	f->rss_half = smp.rss[M_50];
+	f->group = (platform_metric(&plat, "noetl_queue_synced_write_ops_total") - ops0) /
+	           (platform_metric(&plat, "noetl_queue_synced_writes_total") - writes0);
+	if (!(f->group >= 1)) /* also NaN: no metrics */
+		f->group = 1;
+	struct qstats q = qstats();
+	f->queued = depth(&q);
+	util_sleep_ms(2000); /* let flushes in progress finish */
+	f->rss_queued = platform_rss_kb(plat.pid);
+	f->rss_queued_children = platform_children_rss_kb(plat.pid);
+}
+
+/* The executor resumed until the backlog is executed, acked and recorded. */
+static void drain(struct figures *f)
+{
+	fprintf(stderr, "bench_e2e: drain: %llu events queued, executor resumed\n",
+	        (unsigned long long)f->queued);
+	struct qstats q = qstats();
+	struct sampler smp;
+	sampler_start(&smp, true, q.acked, f->queued);
+	platform_signal(&plat, SIGUSR2);
+	double end = wait_drained(q.acked + f->queued, 60);
+	sampler_stop(&smp);
+	if (end < 0)
+		fail("the drain stalled: no ack for 60 s with events left");
+	f->drained = qstats().acked - q.acked;
+	f->drain_s = end - smp.start;
+	f->drain_rate = (double)f->drained / f->drain_s;
+	tenths(&smp, f->drain_s, &f->drain_first, &f->drain_last);
+	util_sleep_ms(1000);
+	f->rss_drained = platform_rss_kb(plat.pid);
+}
+
+/* A fixed offered rate with the executor running. */
+static void open_loop(struct figures *f, const char *req, size_t len)
+{
+	fprintf(stderr, "bench_e2e: open loop: %.0f events/s for %.0f s\n", rate, open_seconds);
+	struct sampler smp;
+	sampler_start(&smp, false, 0, 0);
+	struct load_options oo = {.port = plat.http_port,
+	                          .request = req,
+	                          .request_len = len,
+	                          .conns = conns,
+	                          .open = true,
+	                          .rate = rate,
+	                          .seconds = open_seconds,
+	                          .keep_id_every = (unsigned)(rate * open_seconds / 20) + 1};
+	if (load_run(&oo, &f->open) != 0)
+		fail("cannot connect to the listener");
+	sampler_stop(&smp);
+	f->open_max_depth = smp.max_depth;
+	struct qstats q = qstats();
+	if (wait_drained(q.acked + depth(&q), 60) < 0)
+		fail("the open loop's events were not all executed");
+}
+
+/* Every sampled accepted id has an execution recorded with status OK. */
+static void check(struct figures *f)
+{
+	struct load_result *sets[] = {&f->ingest, &f->open};
+	for (int s = 0; s < 2; s++)
+		for (size_t i = 0; i < sets[s]->nids; i++, f->checked++)
+			if (platform_executed_ok(&plat, sets[s]->ids[i]) == 1)
+				f->ok++;
+	f->end = qstats();
+	platform_records(&plat, &f->records);
 }
 
 /* --- main ------------------------------------------------------------------------------- */
@@ -335,9 +461,8 @@ static void usage(void)
 	        "usage: bench_e2e [--quick | --full] [--events N] [--conns C] [--rate R]\n"
 	        "                 [--open-seconds S] [--floor-seconds S] [--dir DIR] [--keep]\n"
 	        "                 [--noetl PATH] [--noetlctl PATH] [--wasm PATH]\n"
-	        "  default: %llu events queued; --quick: 5000 (about 20 s);\n"
-	        "  --full: 1,000,000 (the RSS target's size; many minutes)\n",
-	        (unsigned long long)events);
+	        "  default: 50000 events queued (about 2 minutes); --quick: 5000 (about 30 s);\n"
+	        "  --full: 1,000,000, the size the RSS target is set for (half an hour)\n");
 }
 
 /* path of a build product relative to this program (build/bench/...). */
@@ -357,23 +482,12 @@ static const char *built(const char *opt, const char *rel, char *buf, size_t cap
 	return buf;
 }
 
-static double mib(long kb)
+static void rmtree(const char *path)
 {
-	return (double)kb / 1024.0;
-}
-
-static void row(const char *name, double evs, const struct load_result *r)
-{
-	printf("%-44s %10.0f", name, evs);
-	if (r != NULL)
-		printf(" %8.2f %8.2f %8.2f %8.2f %7llu", r->p50, r->p99, r->p999, r->max,
-		       (unsigned long long)(r->rejected + r->failures));
-	printf("\n");
-}
-
-static const char *verdict(bool ok)
-{
-	return ok ? "met" : "NOT met";
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench_e2e: could not remove '%s'\n", path);
 }
 
 int main(int argc, char **argv)
@@ -469,186 +583,57 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_e2e: cannot create a directory like '%s'\n", plat.dir);
 		return 1;
 	}
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct figures f = {.events = events,
+	                    .conns = conns,
+	                    .rate = rate,
+	                    .open_seconds = open_seconds,
+	                    .cpus = sysconf(_SC_NPROCESSORS_ONLN)};
 	printf("bench_e2e: the all-in-one noetl with the echo module; %d connections, 1 event "
 	       "per POST; %llu events queued; %ld CPUs; data in %s\n",
-	       conns, (unsigned long long)events, cpus, plat.dir);
+	       conns, (unsigned long long)events, f.cpus, plat.dir);
 	fflush(stdout);
 
-	/* 1. the HTTP floor, before noetl runs */
 	fprintf(stderr, "bench_e2e: floor: empty nng HTTP handler, %.0f s\n", floor_seconds);
-	struct load_result fh = floor_http();
+	f.floor_http = floor_http();
 
-	/* 2. start, set up, one event through, idle */
 	fprintf(stderr, "bench_e2e: starting noetl and setting it up with noetlctl\n");
 	double t = now_s();
 	platform_start(&plat);
-	double start_s = now_s() - t;
-	long rss_started = platform_rss_kb(plat.pid);
+	f.start_s = now_s() - t;
+	f.rss_started = platform_rss_kb(plat.pid);
 	platform_setup(&plat);
 	char req[1024];
 	size_t len;
 	request(req, sizeof(req), plat.token, &len);
-	t = now_s();
-	uint64_t warm_failed = warm_up(req, len);
-	double first_s = now_s() - t;
+	warm_up(&f, req, len);
 	util_sleep_ms(2000);
-	long rss_idle = platform_rss_kb(plat.pid);
-	long rss_idle_children = platform_children_rss_kb(plat.pid);
+	f.rss_idle = platform_rss_kb(plat.pid);
+	f.rss_idle_children = platform_children_rss_kb(plat.pid);
 
-	/* 3. ingest with the executor paused */
-	platform_signal(&plat, SIGUSR1);
-	util_sleep_ms(1000); /* a lease already waiting returns within 500 ms */
-	fprintf(stderr, "bench_e2e: ingest: %llu events, executor paused\n",
-	        (unsigned long long)events);
-	double writes0 = platform_metric(&plat, "noetl_queue_synced_writes_total");
-	double ops0 = platform_metric(&plat, "noetl_queue_synced_write_ops_total");
-	struct sampler smp;
-	sampler_start(&smp);
-	struct load_options lo = {.port = plat.http_port,
-	                          .request = req,
-	                          .request_len = len,
-	                          .conns = conns,
-	                          .max_requests = events,
-	                          .keep_id_every = events >= 100 ? (unsigned)(events / 100) : 1};
-	struct load_result in;
-	if (load_run(&lo, &in) != 0)
-		fail("cannot connect to the listener");
-	sampler_stop(&smp);
-	long rss_ingest_max = smp.max_rss_kb;
-	double group = (platform_metric(&plat, "noetl_queue_synced_write_ops_total") - ops0) /
-	               (platform_metric(&plat, "noetl_queue_synced_writes_total") - writes0);
-	struct qstats q1 = qstats();
-	uint64_t queued = depth(&q1);
-	util_sleep_ms(2000); /* let background flushes settle */
-	long rss_queued = platform_rss_kb(plat.pid);
-	long rss_queued_children = platform_children_rss_kb(plat.pid);
+	ingest(&f, req, len);
+	drain(&f);
+	open_loop(&f, req, len);
+	check(&f);
+	f.rss_end = platform_rss_kb(plat.pid);
+	f.stop_s = platform_stop(&plat);
 
-	/* 4. drain */
-	fprintf(stderr, "bench_e2e: drain: %llu events queued, executor resumed\n",
-	        (unsigned long long)queued);
-	struct qstats q2 = qstats();
-	t = now_s();
-	platform_signal(&plat, SIGUSR2);
-	double end = wait_drained(q2.acked + queued, 60);
-	if (end < 0)
-		fail("the drain stalled: no ack for 60 s with events left");
-	struct qstats q3 = qstats();
-	uint64_t drained = q3.acked - q2.acked;
-	double drain_s = end - t;
-	double drain_rate = (double)drained / drain_s;
-	util_sleep_ms(1000);
-	long rss_drained = platform_rss_kb(plat.pid);
-
-	/* 5. open loop with the executor running */
-	fprintf(stderr, "bench_e2e: open loop: %.0f events/s for %.0f s\n", rate, open_seconds);
-	sampler_start(&smp);
-	struct load_options oo = {.port = plat.http_port,
-	                          .request = req,
-	                          .request_len = len,
-	                          .conns = conns,
-	                          .open = true,
-	                          .rate = rate,
-	                          .seconds = open_seconds,
-	                          .keep_id_every = (unsigned)(rate * open_seconds / 20) + 1};
-	struct load_result op;
-	if (load_run(&oo, &op) != 0)
-		fail("cannot connect to the listener");
-	sampler_stop(&smp);
-	struct qstats q4 = qstats();
-	if (wait_drained(q4.acked + depth(&q4), 60) < 0)
-		fail("the open loop's events were not all executed");
-
-	/* 6. every sampled id executed and recorded */
-	size_t checked = 0, ok = 0;
-	struct load_result *sets[] = {&in, &op};
-	for (int s = 0; s < 2; s++)
-		for (size_t i = 0; i < sets[s]->nids; i++, checked++)
-			if (platform_executed_ok(&plat, sets[s]->ids[i]) == 1)
-				ok++;
-	struct qstats qe = qstats();
-	uint64_t records = 0;
-	platform_records(&plat, &records);
-	long rss_end = platform_rss_kb(plat.pid);
-	double stop_s = platform_stop(&plat);
-
-	/* 7. the disk floor at the queue's batch size */
-	if (!(group >= 1))
-		group = 1;
-	fprintf(stderr, "bench_e2e: floor: synced RocksDB batches of %.0f, %.0f s\n", group,
+	/* The disk floor on a quiet disk: noetl's files deleted (so that their
+	 * dirty pages are dropped, not written back; --keep keeps them) and the
+	 * rest synced. */
+	char data[700];
+	snprintf(data, sizeof(data), "%s/data", plat.dir);
+	if (!keep)
+		rmtree(data);
+	sync();
+	fprintf(stderr, "bench_e2e: floor: synced RocksDB batches of %.0f, %.0f s\n", f.group,
 	        floor_seconds);
-	struct disk_floor fd = floor_disk(plat.dir, group);
+	f.floor_disk = floor_disk(plat.dir, f.group);
 
-	/* the report */
-	printf("\n%-44s %10s %8s %8s %8s %8s %7s\n", "run", "events/s", "p50 ms", "p99 ms",
-	       "p99.9 ms", "max ms", "errors");
-	row("floor: empty nng HTTP handler", fh.rate, &fh);
-	char name[128];
-	snprintf(name, sizeof(name), "floor: RocksDB synced batches of %.0f", fd.batch);
-	row(name, fd.rate, NULL);
-	snprintf(name, sizeof(name), "ingest: durable 202s (%llu events)",
-	         (unsigned long long)in.accepted);
-	row(name, in.rate, &in);
-	snprintf(name, sizeof(name), "drain: executed+recorded+acked (%llu)",
-	         (unsigned long long)drained);
-	row(name, drain_rate, NULL);
-	snprintf(name, sizeof(name), "open loop: %.0f/s offered, %.0f s", rate, open_seconds);
-	row(name, op.rate, &op);
-
-	printf("\ningest: %.2fx the HTTP floor, %.2fx the RocksDB floor (%.0f synced writes/s "
-	       "of %.1f events each in the queue, %.0f/s on the raw store)\n",
-	       fh.rate > 0 ? in.rate / fh.rate : 0, fd.rate > 0 ? in.rate / fd.rate : 0,
-	       in.elapsed > 0 ? (double)in.accepted / group / in.elapsed : 0, group, fd.writes);
-	printf("drain: %llu events in %.2f s; after the warm-up: %llu acked, %llu failed "
-	       "attempts, %llu dead; %llu records at the Recorder (%.1f per event)\n",
-	       (unsigned long long)drained, drain_s, (unsigned long long)qe.acked,
-	       (unsigned long long)(qe.failed - warm_failed), (unsigned long long)qe.dead,
-	       (unsigned long long)records, qe.acked > 0 ? (double)records / (double)qe.acked : 0);
-	printf("open loop: %llu sent, %llu accepted, most waiting in the client %zu, queue "
-	       "depth at most %llu\n",
-	       (unsigned long long)op.sent, (unsigned long long)op.accepted, op.max_backlog,
-	       (unsigned long long)smp.max_depth);
-	printf("checked %zu sampled accepted ids: %zu executed OK and recorded\n", checked, ok);
-	printf("start %.2f s, first event through %.2f s (compiles echo.wasm; %llu attempts "
-	       "failed as 'unknown event' meanwhile), stop %.2f s\n",
-	       start_s, first_s, (unsigned long long)warm_failed, stop_s);
-
-	printf("\n%-44s %10s %14s\n", "noetl resident memory (RSS)", "process", "+ runners");
-	printf("%-44s %8.1f MiB\n", "just started", mib(rss_started));
-	printf("%-44s %8.1f MiB %10.1f MiB\n", "idle (set up, one event run)", mib(rss_idle),
-	       mib(rss_idle + rss_idle_children));
-	printf("%-44s %8.1f MiB\n", "most during the ingest", mib(rss_ingest_max));
-	snprintf(name, sizeof(name), "with %llu events queued", (unsigned long long)queued);
-	printf("%-44s %8.1f MiB %10.1f MiB\n", name, mib(rss_queued),
-	       mib(rss_queued + rss_queued_children));
-	printf("%-44s %8.1f MiB\n", "after the drain", mib(rss_drained));
-	printf("%-44s %8.1f MiB\n", "at the end", mib(rss_end));
-
-	double ratio = in.rate > 0 ? drain_rate / in.rate : 0;
-	double rss_ratio = rss_idle > 0 ? (double)rss_queued / (double)rss_idle : 0;
-	printf("\ntargets\n");
-	printf("  drain / ingest            %6.2fx  (>= 0.7x)   %s\n", ratio,
-	       verdict(ratio >= 0.7));
-	printf("  idle RSS                  %6.1f MiB (<= 50)  %s\n", mib(rss_idle),
-	       verdict(mib(rss_idle) <= 50));
-	printf("  RSS queued / idle         %6.2fx  (<= 1.5x)  %s%s\n", rss_ratio,
-	       verdict(rss_ratio <= 1.5),
-	       queued >= 1000000 ? "" : " (with fewer than 1M queued; --full queues 1M)");
-	if (in.rejected + in.failures + op.rejected + op.failures > 0 || ok != checked)
-		printf("  WARNING: %llu requests failed or were refused (last status %d); "
-		       "%zu of %zu sampled ids not recorded OK\n",
-		       (unsigned long long)(in.rejected + in.failures + op.rejected + op.failures),
-		       in.last_status != 0 ? in.last_status : op.last_status, checked - ok,
-		       checked);
-
-	load_result_free(&fh);
-	load_result_free(&in);
-	load_result_free(&op);
-	if (!keep) {
-		char cmd[700];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", plat.dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "bench_e2e: could not remove '%s'\n", plat.dir);
-	}
+	e2e_report(&f);
+	load_result_free(&f.floor_http);
+	load_result_free(&f.ingest);
+	load_result_free(&f.open);
+	if (!keep)
+		rmtree(plat.dir);
 	return 0;
 }
