@@ -516,12 +516,14 @@ int main(int argc, char **argv)
 	snprintf(headers, sizeof(headers),
 	         "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n", p.token);
 	int port = listener_http_port(p.listener);
+	double sum0 = metric(port, "noetl_listener_enqueue_seconds_sum ");
 	double calls0 = metric(port, "noetl_listener_enqueue_total{what=\"calls\"}");
 	double items0 = metric(port, "noetl_listener_enqueue_total{what=\"items\"}");
 	struct result lst = run_load(port, headers, false, seconds);
 	print("listener: durable enqueue", &lst);
 	double calls = metric(port, "noetl_listener_enqueue_total{what=\"calls\"}") - calls0;
 	double items = metric(port, "noetl_listener_enqueue_total{what=\"items\"}") - items0;
+	double secs = metric(port, "noetl_listener_enqueue_seconds_sum ") - sum0;
 	struct result open = run_load(port, headers, true, open_seconds);
 	char name[64];
 	snprintf(name, sizeof(name), "listener: open loop %.0f/s offered", rate);
@@ -536,8 +538,8 @@ int main(int argc, char **argv)
 	if (system(cmd) != 0)
 		fprintf(stderr, "bench_ingest: could not remove %s\n", dir);
 
-	printf("\nclosed loop: %.0f Enqueue calls, %.1f events per call on average\n", calls,
-	       calls > 0 ? items / calls : 0);
+	printf("\nclosed loop: %.0f Enqueue calls, %.1f events and %.2f ms per call on average\n",
+	       calls, calls > 0 ? items / calls : 0, calls > 0 ? secs * 1000 / calls : 0);
 	double ratio = floor.rate > 0 ? lst.rate / floor.rate : 0;
 	printf("\nlistener / floor throughput: %.2fx (target >= 0.75x): %s\n", ratio,
 	       ratio >= 0.75 ? "met" : "NOT met");

@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "util.h"
 
 struct listener_batcher {
 	struct listener_batcher_options o;
@@ -79,8 +81,10 @@ static void send_jobs(struct listener_batcher *b, struct listener_batch_job **jo
 	struct rpc_call_options o = {.timeout_ms = b->o.call_timeout_ms, .token = b->token};
 	ProtobufCMessage *out = NULL;
 	char *err = NULL;
+	int64_t t0 = util_mono_us();
 	int st = rpc_call(b->o.queue, &noetl__queue__descriptor, "Enqueue", &req.base, &o, &out,
 	                  &err);
+	metric_observe(b->o.call_seconds, NULL, (double)(util_mono_us() - t0) / 1e6);
 	free(items);
 	Noetl__EnqueueReply *rep = (Noetl__EnqueueReply *)out;
 	if (st == NOETL__STATUS__OK && rep->n_results != total) {

@@ -33,6 +33,8 @@
 #include "queue.pb-c.h"
 #include "rpc.h"
 
+struct metric;
+
 struct listener_batcher;
 struct listener_batch_job;
 
@@ -59,6 +61,7 @@ struct listener_batcher_options {
 	int linger_us;            /* wait this long for more jobs when a batch is small; 0 = none */
 	size_t max_pending;       /* items waiting for a sender; 0 = 100000 */
 	int call_timeout_ms;      /* per Enqueue; 0 = 5000 */
+	struct metric *call_seconds; /* histogram of Enqueue call times (borrowed); NULL = none */
 };
 
 struct listener_batcher_stats {

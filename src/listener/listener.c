@@ -362,11 +362,21 @@ static int register_metrics(struct listener *l)
 	                          "outcome", &l->m_events)) != 0 ||
 	    (rv = metrics_counter(l->metrics, "noetl_listener_requests_total",
 	                          "Ingest requests by route and HTTP status.", "route,code",
-	                          &l->m_requests)) != 0)
+	                          &l->m_requests)) != 0 ||
+	    (rv = metrics_histogram(l->metrics, "noetl_listener_enqueue_seconds",
+	                            "Time of each Enqueue call to the Queue.", NULL,
+	                            metrics_latency_buckets, metrics_latency_buckets_count,
+	                            &l->m_enqueue)) != 0)
 		return rv;
+	return 0;
+}
+
+static int register_callbacks(struct listener *l)
+{
 	for (size_t i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++) {
-		rv = metrics_callback(l->metrics, callbacks[i].name, callbacks[i].help,
-		                      callbacks[i].labels, callbacks[i].kind, callbacks[i].fn, l);
+		int rv = metrics_callback(l->metrics, callbacks[i].name, callbacks[i].help,
+		                          callbacks[i].labels, callbacks[i].kind, callbacks[i].fn,
+		                          l);
 		if (rv != 0)
 			return rv;
 	}
@@ -434,6 +444,17 @@ int listener_create(const struct listener_config *cfg, struct listener **out)
 	if (cfg->recorder_url != NULL && cfg->recorder_url[0] != '\0' &&
 	    (rv = client(cfg->recorder_url, cfg, "recorder", &l->recorder)) != 0)
 		goto fail;
+	if (cfg->metrics != NULL) {
+		l->metrics = cfg->metrics;
+	} else {
+		if ((rv = metrics_create(0, &l->metrics)) != 0)
+			goto fail;
+		l->own_metrics = true;
+	}
+	if ((rv = register_metrics(l)) != 0) {
+		log_error("listener: cannot register metrics (%d)", rv);
+		goto fail;
+	}
 	if ((rv = listener_defs_create(&l->defs)) != 0)
 		goto fail;
 	struct listener_schemas_options so = {
@@ -454,6 +475,7 @@ int listener_create(const struct listener_config *cfg, struct listener **out)
 	        .linger_us = cfg->enqueue_linger_us,
 	        .max_pending = cfg->enqueue_max_pending,
 	        .call_timeout_ms = l->call_timeout_ms,
+	        .call_seconds = l->m_enqueue,
 	};
 	if ((rv = listener_batcher_create(&bo, &l->batcher)) != 0)
 		goto fail;
@@ -469,14 +491,9 @@ int listener_create(const struct listener_config *cfg, struct listener **out)
 	if ((rv = listener_workq_create(2, 64, &l->logq)) != 0)
 		goto fail;
 
-	if (cfg->metrics != NULL) {
-		l->metrics = cfg->metrics;
-	} else {
-		if ((rv = metrics_create(0, &l->metrics)) != 0)
-			goto fail;
-		l->own_metrics = true;
-	}
-	if ((rv = register_metrics(l)) != 0) {
+	/* Callbacks last: a shared registry may render at any time, and they
+	 * read the parts built above. */
+	if ((rv = register_callbacks(l)) != 0) {
 		log_error("listener: cannot register metrics (%d)", rv);
 		goto fail;
 	}

@@ -59,6 +59,7 @@ struct listener {
 	bool own_metrics;
 	struct metric *m_events;   /* events by outcome */
 	struct metric *m_requests; /* requests by route kind and status */
+	struct metric *m_enqueue;  /* Enqueue call seconds */
 
 	atomic_int inflight; /* requests between listener_service_handle and done */
 };
