@@ -4,7 +4,7 @@
 build=${1:-build/plain}
 status=0
 for b in "$build"/bench/bench_*; do
-	[ -x "$b" ] || continue
+	[ -f "$b" ] && [ -x "$b" ] || continue # not the .p object directories
 	echo "==> $b"
 	"$b" || status=1
 	echo
