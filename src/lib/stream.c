@@ -189,9 +189,10 @@ void stream_pub_destroy(struct stream_pub *p)
 /* --- subscriber ----------------------------------------------------------- */
 
 struct stream_sub {
-	nng_socket sock;                       /* sub0 */
-	nng_tls_config *tls;                   /* for a tls+tcp pub_url */
-	struct rpc_client *client;             /* borrowed */
+	nng_dialer dialer;         /* closed before the socket (see stream_sub_destroy) */
+	nng_socket sock;           /* sub0 */
+	nng_tls_config *tls;       /* for a tls+tcp pub_url */
+	struct rpc_client *client; /* borrowed */
 	const ProtobufCServiceDescriptor *svc; /* borrowed */
 	stream_apply_fn fn;
 	void *arg;
@@ -382,6 +383,7 @@ int stream_sub_create(struct rpc_client *client, const ProtobufCServiceDescripto
 	}
 	if ((rv = nng_dialer_create(&d, s->sock, pub_url)) != 0)
 		goto fail;
+	s->dialer = d;
 	if (strncmp(pub_url, "tls+", 4) == 0) {
 		int err = rpc_tls_config(o.tls, false, pub_url, &s->tls);
 		if (err != 0) {
@@ -446,6 +448,11 @@ void stream_sub_destroy(struct stream_sub *s)
 	atomic_store(&s->stop, true);
 	if (s->thread != 0)
 		pthread_join(s->thread, NULL);
+	/* Drop the connection first, so that no message is arriving while the
+	 * socket closes: nng 1.5.2 can hang closing a sub socket that is still
+	 * receiving. */
+	if (nng_dialer_id(s->dialer) > 0)
+		nng_dialer_close(s->dialer);
 	nng_close(s->sock);
 	if (s->tls != NULL)
 		nng_tls_config_free(s->tls);
