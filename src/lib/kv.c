@@ -4,11 +4,13 @@
 #include "kv.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 
 struct kv {
 	rocksdb_t *db;                              /* the database */
@@ -19,7 +21,12 @@ struct kv {
 	rocksdb_writeoptions_t *wasync;             /* unsynced writes */
 	rocksdb_readoptions_t *read;                /* plain reads */
 	char *path;                                 /* directory, for messages */
+	struct kv *next_open;                       /* in open_stores, for kv_memory_each */
 };
+
+/* The stores open in this process, for kv_memory_each. */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct kv *open_stores;
 
 struct kv_batch {
 	rocksdb_writebatch_t *wb; /* the RocksDB batch */
@@ -109,6 +116,10 @@ int kv_open(const char *path, const struct kv_options *opt, struct kv **out)
 		kv_close(kv);
 		return rc;
 	}
+	pthread_mutex_lock(&open_mu);
+	kv->next_open = open_stores;
+	open_stores = kv;
+	pthread_mutex_unlock(&open_mu);
 	*out = kv;
 	return 0;
 }
@@ -117,6 +128,13 @@ void kv_close(struct kv *kv)
 {
 	if (kv == NULL)
 		return;
+	pthread_mutex_lock(&open_mu);
+	for (struct kv **p = &open_stores; *p != NULL; p = &(*p)->next_open)
+		if (*p == kv) {
+			*p = kv->next_open;
+			break;
+		}
+	pthread_mutex_unlock(&open_mu);
 	if (kv->db != NULL)
 		rocksdb_close(kv->db);
 	rocksdb_readoptions_destroy(kv->read);
@@ -382,4 +400,54 @@ char *kv_property(struct kv *kv, const char *name)
 	char *copy = strdup(v);
 	rocksdb_free(v);
 	return copy;
+}
+
+/* --- memory ---------------------------------------------------------------------------- */
+
+static uint64_t property_int(struct kv *kv, const char *name)
+{
+	uint64_t v = 0;
+	if (rocksdb_property_int(kv->db, name, &v) != 0)
+		return 0;
+	return v;
+}
+
+void kv_memory_each(void (*fn)(void *arg, const char *path, const struct kv_memory *m), void *arg)
+{
+	pthread_mutex_lock(&open_mu);
+	for (struct kv *kv = open_stores; kv != NULL; kv = kv->next_open) {
+		struct kv_memory m = {
+		        .memtables = property_int(kv, "rocksdb.size-all-mem-tables"),
+		        .cache = rocksdb_cache_get_usage(kv->cache),
+		        .cache_capacity = rocksdb_cache_get_capacity(kv->cache),
+		        .readers = property_int(kv, "rocksdb.estimate-table-readers-mem"),
+		};
+		fn(arg, kv->path, &m);
+	}
+	pthread_mutex_unlock(&open_mu);
+}
+
+static void emit_store(void *arg, const char *path, const struct kv_memory *m)
+{
+	const char *slash = strrchr(path, '/');
+	const char *store = slash != NULL && slash[1] != '\0' ? slash + 1 : path;
+	metrics_emit(arg, (const char *[]){store, "memtables"}, (double)m->memtables);
+	metrics_emit(arg, (const char *[]){store, "block_cache"}, (double)m->cache);
+	metrics_emit(arg, (const char *[]){store, "table_readers"}, (double)m->readers);
+}
+
+static void m_memory(struct metrics_emitter *e, void *arg)
+{
+	(void)arg;
+	kv_memory_each(emit_store, e);
+}
+
+int kv_register_metrics(struct metrics *r)
+{
+	int rc = metrics_callback(r, "noetl_store_memory_bytes",
+	                          "Memory RocksDB holds per store: memtables (written, not yet "
+	                          "flushed), block cache (bounded), table readers (outside the "
+	                          "cache).",
+	                          "store,kind", METRICS_GAUGE, m_memory, NULL);
+	return rc == -EEXIST ? 0 : rc;
 }

@@ -110,4 +110,28 @@ uint64_t kv_approximate_size(struct kv *kv, const void *begin, size_t blen, cons
  * "rocksdb.estimate-num-keys". */
 char *kv_property(struct kv *kv, const char *name);
 
+/* Memory RocksDB holds for one store, in bytes. */
+struct kv_memory {
+	uint64_t memtables;      /* written and not yet flushed, including those being flushed */
+	uint64_t cache;          /* block cache in use (data, and filter and index blocks) */
+	uint64_t cache_capacity; /* the block cache's bound */
+	uint64_t readers;        /* open table files' memory outside the cache */
+};
+
+/*
+ * Calls fn once for every store open in this process, with its directory
+ * (borrowed for the call) and memory. fn runs under a lock that kv_open and
+ * kv_close take: it must not open or close stores. Any thread.
+ */
+void kv_memory_each(void (*fn)(void *arg, const char *path, const struct kv_memory *m), void *arg);
+
+struct metrics;
+
+/*
+ * Registers noetl_store_memory_bytes{store,kind} on r: kv_memory_each's
+ * figures at scrape time, store being the last component of the directory.
+ * 0 (also if it is registered already) or -errno.
+ */
+int kv_register_metrics(struct metrics *r);
+
 #endif

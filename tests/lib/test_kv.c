@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kv.h"
+#include "metrics.h"
 #include "testutil.h"
 
 static char dir[256];
@@ -172,4 +173,59 @@ Test(kv, table_filters_and_indexes_live_in_the_block_cache)
 	cr_assert_lt(strtoull(readers, NULL, 10), 64u << 10, "table readers hold %s bytes",
 	             readers);
 	free(readers);
+}
+
+struct found {
+	const char *path;
+	struct kv_memory m;
+	int seen;
+};
+
+static void find_store(void *arg, const char *path, const struct kv_memory *m)
+{
+	struct found *f = arg;
+	if (strcmp(path, f->path) == 0) {
+		f->m = *m;
+		f->seen++;
+	}
+}
+
+Test(kv, memory_of_each_open_store_is_reported_until_it_closes)
+{
+	char val[1000];
+	memset(val, 'v', sizeof(val));
+	for (int i = 0; i < 100; i++) {
+		char key[16];
+		int n = snprintf(key, sizeof(key), "k%d", i);
+		cr_assert_eq(kv_put(kv, key, (size_t)n, val, sizeof(val), false), 0);
+	}
+	struct found f = {.path = dir};
+	kv_memory_each(find_store, &f);
+	cr_assert_eq(f.seen, 1);
+	cr_assert_geq(f.m.memtables, 100 * sizeof(val), "memtables hold %llu bytes",
+	              (unsigned long long)f.m.memtables);
+	cr_assert_eq(f.m.cache_capacity, 8u << 20);
+	kv_close(kv);
+	kv = NULL;
+	f.seen = 0;
+	kv_memory_each(find_store, &f);
+	cr_assert_eq(f.seen, 0);
+}
+
+Test(kv, store_memory_is_a_metrics_family_named_by_the_directory)
+{
+	struct metrics *m;
+	cr_assert_eq(metrics_create(0, &m), 0);
+	cr_assert_eq(kv_register_metrics(m), 0);
+	cr_assert_eq(kv_register_metrics(m), 0, "registering twice is harmless");
+	char *text;
+	size_t len;
+	cr_assert_eq(metrics_render(m, &text, &len), 0);
+	const char *base = strrchr(dir, '/') + 1;
+	char series[300];
+	snprintf(series, sizeof(series),
+	         "noetl_store_memory_bytes{store=\"%s\",kind=\"memtables\"}", base);
+	cr_assert_not_null(strstr(text, series), "no %s in:\n%s", series, text);
+	free(text);
+	metrics_destroy(m);
 }
