@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_SERIES 1000
 #define MAX_LABELS         8
@@ -727,4 +729,40 @@ int metrics_render(struct metrics *r, char **out, size_t *len)
 	*len = b.len;
 	*out = b.p;
 	return 0;
+}
+
+/* --- the process ---------------------------------------------------------------------- */
+
+static void m_resident(struct metrics_emitter *e, void *arg)
+{
+	(void)arg;
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%lu %lu", &size, &resident) == 2)
+		metrics_emit(e, NULL, (double)resident * (double)sysconf(_SC_PAGESIZE));
+	fclose(f);
+}
+
+static void m_heap(struct metrics_emitter *e, void *arg)
+{
+	(void)arg;
+	struct mallinfo2 mi = mallinfo2();
+	metrics_emit(e, (const char *[]){"in_use"}, (double)(mi.uordblks + mi.hblkhd));
+	metrics_emit(e, (const char *[]){"free"}, (double)mi.fordblks);
+}
+
+int metrics_register_process(struct metrics *r)
+{
+	int rc = metrics_callback(r, "noetl_process_resident_bytes",
+	                          "Resident memory of the process (RSS).", NULL, METRICS_GAUGE,
+	                          m_resident, NULL);
+	if (rc != 0 && rc != -EEXIST)
+		return rc;
+	rc = metrics_callback(r, "noetl_process_heap_bytes",
+	                      "malloc's heap: bytes in use, and bytes free but kept by the "
+	                      "allocator (counted in the resident memory while touched).",
+	                      "state", METRICS_GAUGE, m_heap, NULL);
+	return rc == -EEXIST ? 0 : rc;
 }

@@ -116,4 +116,12 @@ int metrics_unregister(struct metrics *r, const char *name);
  */
 int metrics_render(struct metrics *r, char **out, size_t *len);
 
+/*
+ * Registers the process's own families on r: noetl_process_resident_bytes
+ * (RSS) and noetl_process_heap_bytes{state="in_use"|"free"} (glibc malloc:
+ * free bytes it keeps rather than returns, a part of the RSS that no other
+ * figure shows). 0 (also if registered already) or -errno.
+ */
+int metrics_register_process(struct metrics *r);
+
 #endif

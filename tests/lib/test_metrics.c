@@ -260,3 +260,27 @@ Test(metrics, concurrent_updates_from_many_threads_are_all_counted)
 	free(text);
 	metrics_destroy(r);
 }
+
+Test(metrics, the_process_families_report_resident_memory_and_the_heap)
+{
+	struct metrics *m;
+	cr_assert_eq(metrics_create(0, &m), 0);
+	cr_assert_eq(metrics_register_process(m), 0);
+	cr_assert_eq(metrics_register_process(m), 0, "registering twice is harmless");
+	void *keep = malloc(1 << 16); /* something in use */
+	char *text;
+	size_t len;
+	cr_assert_eq(metrics_render(m, &text, &len), 0);
+	const char *rss = strstr(text, "\nnoetl_process_resident_bytes ");
+	const char *used = strstr(text, "noetl_process_heap_bytes{state=\"in_use\"} ");
+	cr_assert_not_null(rss, "%s", text);
+	cr_assert_not_null(used, "%s", text);
+	cr_assert_not_null(strstr(text, "noetl_process_heap_bytes{state=\"free\"} "), "%s", text);
+	cr_assert_gt(atof(rss + strlen("\nnoetl_process_resident_bytes ")), 1 << 20);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's allocator is not the one mallinfo2 describes */
+	cr_assert_geq(atof(used + strlen("noetl_process_heap_bytes{state=\"in_use\"} ")), 1 << 16);
+#endif
+	free(keep);
+	free(text);
+	metrics_destroy(m);
+}
