@@ -35,6 +35,7 @@
 #include "control.h"
 #include "defaults.h"
 #include "executor.h"
+#include "kv.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -188,6 +189,10 @@ static int start(struct platform *p)
 		return rc;
 	}
 	metrics_create(0, &p->metrics);
+	/* what the process's memory is made of: the stores' RocksDB memory and
+	 * malloc's heap, besides the RSS */
+	kv_register_metrics(p->metrics);
+	metrics_register_process(p->metrics);
 
 	sub(dir, sizeof(dir), "repository");
 	struct repository_config rc_ = {.data_dir = dir, .stream_url = repository_stream};
