@@ -311,6 +311,38 @@ static double wait_drained(uint64_t acked, double stall_s)
 	return moved > done ? moved : done;
 }
 
+const char *const e2e_stores[S_STORES] = {"control", "repository", "queue", "recorder"};
+
+/* noetl's memory by part, from its /metrics. */
+static void memsnap(struct memsnap *m)
+{
+	memset(m, 0, sizeof(*m));
+	char *text = platform_metrics(&plat);
+	if (text == NULL)
+		return;
+	char series[160];
+	m->valid = platform_metric_in(text, "noetl_process_resident_bytes") >= 0;
+	for (int i = 0; i < S_STORES; i++) {
+		const char *kinds[] = {"memtables", "block_cache", "table_readers"};
+		double v[3];
+		for (int k = 0; k < 3; k++) {
+			snprintf(series, sizeof(series),
+			         "noetl_store_memory_bytes{store=\"%s\",kind=\"%s\"}",
+			         e2e_stores[i], kinds[k]);
+			v[k] = platform_metric_in(text, series);
+			if (v[k] < 0)
+				v[k] = 0;
+		}
+		m->memtables[i] = v[0];
+		m->cache[i] = v[1];
+		m->readers += v[2];
+	}
+	m->heap_used = platform_metric_in(text, "noetl_process_heap_bytes{state=\"in_use\"}");
+	m->heap_free = platform_metric_in(text, "noetl_process_heap_bytes{state=\"free\"}");
+	m->rss = platform_metric_in(text, "noetl_process_resident_bytes");
+	free(text);
+}
+
 /*
  * Posts one event at a time until one is accepted and executed: the
  * listener accepts the event once it has seen the deploy on Control's
@@ -395,6 +427,7 @@ static void ingest(struct figures *f, const char *req, size_t len)
 	util_sleep_ms(2000); /* let flushes in progress finish */
 	f->rss_queued = platform_rss_kb(plat.pid);
 	f->rss_queued_children = platform_children_rss_kb(plat.pid);
+	memsnap(&f->mem_queued);
 }
 
 /* The executor resumed until the backlog is executed, acked and recorded. */
@@ -416,6 +449,7 @@ static void drain(struct figures *f)
 	tenths(&smp, f->drain_s, &f->drain_first, &f->drain_last);
 	util_sleep_ms(1000);
 	f->rss_drained = platform_rss_kb(plat.pid);
+	memsnap(&f->mem_drained);
 }
 
 /* A fixed offered rate with the executor running. */
@@ -609,6 +643,7 @@ int main(int argc, char **argv)
 	util_sleep_ms(2000);
 	f.rss_idle = platform_rss_kb(plat.pid);
 	f.rss_idle_children = platform_children_rss_kb(plat.pid);
+	memsnap(&f.mem_idle);
 
 	ingest(&f, req, len);
 	drain(&f);

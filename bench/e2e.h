@@ -5,6 +5,7 @@
 #ifndef NOETL_BENCH_E2E_H
 #define NOETL_BENCH_E2E_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,19 @@ struct disk_floor {
 	double batch;  /* puts per synced write */
 	double writes; /* synced writes per second */
 	double rate;   /* puts per second */
+};
+
+/* What noetl's /metrics says its memory is made of, in bytes. */
+enum { S_CONTROL, S_REPOSITORY, S_QUEUE, S_RECORDER, S_STORES };
+extern const char *const e2e_stores[S_STORES];
+
+struct memsnap {
+	bool valid;                  /* noetl exports the families */
+	double memtables[S_STORES];  /* RocksDB memtables per store */
+	double cache[S_STORES];      /* block cache in use per store */
+	double readers;              /* table readers, all stores */
+	double heap_used, heap_free; /* malloc: in use (RocksDB's included), free but kept */
+	double rss;                  /* resident */
 };
 
 struct figures {
@@ -58,6 +72,7 @@ struct figures {
 	long rss_ingest_max, rss_tenth, rss_half; /* during the ingest */
 	long rss_queued, rss_queued_children;
 	long rss_drained, rss_end;
+	struct memsnap mem_idle, mem_queued, mem_drained;
 };
 
 /* Prints the tables, ratios and targets. */

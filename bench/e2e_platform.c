@@ -332,23 +332,35 @@ int platform_executed_ok(struct platform *p, const char *id)
 	return ok;
 }
 
-double platform_metric(struct platform *p, const char *series)
+char *platform_metrics(struct platform *p)
 {
 	struct httpc_reply r;
 	if (httpc_request(p->http_port, "GET", "/metrics", NULL, NULL, 0, &r) != 0)
-		return -1;
-	double v = -1;
+		return NULL;
+	char *text = r.body;
+	r.body = NULL;
+	httpc_reply_free(&r);
+	return text;
+}
+
+double platform_metric_in(const char *text, const char *series)
+{
 	size_t n = strlen(series);
-	for (const char *s = r.body; s != NULL && *s != '\0';) {
-		if (strncmp(s, series, n) == 0 && s[n] == ' ') {
-			v = atof(s + n + 1);
-			break;
-		}
+	for (const char *s = text; s != NULL && *s != '\0';) {
+		if (strncmp(s, series, n) == 0 && s[n] == ' ')
+			return atof(s + n + 1);
 		s = strchr(s, '\n');
 		if (s != NULL)
 			s++;
 	}
-	httpc_reply_free(&r);
+	return -1;
+}
+
+double platform_metric(struct platform *p, const char *series)
+{
+	char *text = platform_metrics(p);
+	double v = text != NULL ? platform_metric_in(text, series) : -1;
+	free(text);
 	return v;
 }
 

@@ -68,8 +68,14 @@ int platform_records(struct platform *p, uint64_t *out);
  * the Recorder could not be asked. */
 int platform_executed_ok(struct platform *p, const char *id);
 
-/* A series' value on the listener's /metrics (exact name with labels), or
- * -1 if absent. */
+/* The listener's /metrics text (malloc'ed; NULL if it did not answer). */
+char *platform_metrics(struct platform *p);
+
+/* A series' value in a /metrics text (exact name with labels), or -1 if
+ * absent. */
+double platform_metric_in(const char *text, const char *series);
+
+/* The same, scraping /metrics for it. */
 double platform_metric(struct platform *p, const char *series);
 
 /* Resident memory of process pid, and of its children together, in KiB

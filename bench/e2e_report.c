@@ -34,6 +34,11 @@ static void mem(const char *name, long kb, long children)
 	printf("\n");
 }
 
+static void part(const char *name, double a, double b, double c)
+{
+	printf("%-44s %8.1f %8.1f %8.1f\n", name, a / 1048576.0, b / 1048576.0, c / 1048576.0);
+}
+
 void e2e_report(const struct figures *f)
 {
 	char name[128];
@@ -94,6 +99,34 @@ void e2e_report(const struct figures *f)
 	mem(name, f->rss_queued, f->rss_queued_children);
 	mem("after the drain", f->rss_drained, -1);
 	mem("at the end", f->rss_end, -1);
+
+	const struct memsnap *ms[] = {&f->mem_idle, &f->mem_queued, &f->mem_drained};
+	if (ms[0]->valid && ms[1]->valid && ms[2]->valid) {
+		printf("\n%-44s %8s %8s %8s\n", "what it is made of (noetl's /metrics), MiB",
+		       "idle", "queued", "drained");
+		for (int i = 0; i < S_STORES; i++) {
+			snprintf(name, sizeof(name), "  RocksDB %s: memtables", e2e_stores[i]);
+			part(name, ms[0]->memtables[i], ms[1]->memtables[i], ms[2]->memtables[i]);
+			snprintf(name, sizeof(name), "  RocksDB %s: block cache", e2e_stores[i]);
+			part(name, ms[0]->cache[i], ms[1]->cache[i], ms[2]->cache[i]);
+		}
+		part("  RocksDB table readers, all stores", ms[0]->readers, ms[1]->readers,
+		     ms[2]->readers);
+		double other[3];
+		for (int k = 0; k < 3; k++) {
+			other[k] = ms[k]->heap_used - ms[k]->readers;
+			for (int i = 0; i < S_STORES; i++)
+				other[k] -= ms[k]->memtables[i] + ms[k]->cache[i];
+		}
+		part("  the rest of malloc's heap in use", other[0], other[1], other[2]);
+		part("  malloc: free, kept by the allocator", ms[0]->heap_free, ms[1]->heap_free,
+		     ms[2]->heap_free);
+		part("  not heap: code, libraries, stacks",
+		     ms[0]->rss - ms[0]->heap_used - ms[0]->heap_free,
+		     ms[1]->rss - ms[1]->heap_used - ms[1]->heap_free,
+		     ms[2]->rss - ms[2]->heap_used - ms[2]->heap_free);
+		part("  RSS", ms[0]->rss, ms[1]->rss, ms[2]->rss);
+	}
 
 	double ratio = in->rate > 0 ? f->drain_rate / in->rate : 0;
 	double rss_ratio = f->rss_idle > 0 ? (double)f->rss_queued / (double)f->rss_idle : 0;
