@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,20 +144,42 @@ int testutil_run(const char *cmdline, char **out)
 	return -1;
 }
 
+/* Ports handed out by the kernel for port 0 come from the ephemeral range
+ * (32768-60999 on Linux), which every outgoing connection on the machine
+ * also draws from: between our close() and the service's bind(), a client
+ * socket of a test running alongside may take it ("Address in use"). So
+ * ports come from below that range instead, picked at random (tests run in
+ * parallel processes), checked by a bind, and never handed out twice by
+ * one process. */
+#define PORT_LOW 20000
+#define PORT_HIGH 32000
+
 int testutil_free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(sa);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-		perror("free port");
-		abort();
+	static unsigned char given[PORT_HIGH - PORT_LOW];
+	static unsigned seed;
+	if (seed == 0)
+		seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+	for (int attempt = 0; attempt < 4 * (PORT_HIGH - PORT_LOW); attempt++) {
+		int port = PORT_LOW + (int)(rand_r(&seed) % (PORT_HIGH - PORT_LOW));
+		if (given[port - PORT_LOW])
+			continue;
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0) {
+			perror("free port: socket");
+			abort();
+		}
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		int ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok) {
+			given[port - PORT_LOW] = 1;
+			return port;
+		}
 	}
-	int port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
+	fprintf(stderr, "free port: none left in %d-%d\n", PORT_LOW, PORT_HIGH);
+	abort();
 }
 
 char *testutil_read_file(const char *path, size_t *len)

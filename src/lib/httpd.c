@@ -61,6 +61,7 @@ struct httpd {
 	struct httpd_req *tail;
 	int queued;
 	int outstanding; /* requests accepted and not yet finished */
+	int bodies;      /* of those, the ones with a body: what max_outstanding bounds */
 	bool started;
 	bool stopping;
 	int refs; /* the caller's and nng's handler data */
@@ -86,6 +87,7 @@ struct httpd_req {
 	bool replied;      /* httpd_reply was called */
 	atomic_int holds;  /* the running handler, plus one for httpd_defer */
 	int64_t start_us;
+	bool with_body; /* counted in httpd.bodies */
 };
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -250,11 +252,14 @@ static void finish(struct httpd_req *r, int err)
 	/* rdaio may be the aio whose callback we are in: free it later. */
 	if (r->rdaio != NULL)
 		nng_aio_reap(r->rdaio);
+	bool with_body = r->with_body;
 	free(r->body);
 	free(r->uri);
 	free(r);
 
 	pthread_mutex_lock(&h->mu);
+	if (with_body)
+		h->bodies--;
 	if (--h->outstanding == 0)
 		pthread_cond_broadcast(&h->idle);
 	pthread_mutex_unlock(&h->mu);
@@ -502,9 +507,15 @@ static void on_request(nng_aio *aio)
 
 	pthread_mutex_lock(&h->mu);
 	bool stopping = h->stopping;
-	bool full = has_body && h->max_outstanding > 0 && h->outstanding >= h->max_outstanding;
-	if (!stopping && !full)
+	/* Only requests with a body count against the limit: health checks
+	 * and metrics scrapes stay answered, and never crowd out an event. */
+	bool full = has_body && h->max_outstanding > 0 && h->bodies >= h->max_outstanding;
+	if (!stopping && !full) {
 		h->outstanding++;
+		if (has_body)
+			h->bodies++;
+		r->with_body = has_body;
+	}
 	pthread_mutex_unlock(&h->mu);
 	if (full && !stopping) {
 		/* Shed before reading the body: what is in flight, bodies

@@ -67,10 +67,11 @@ struct httpd_options {
 	void *ready_arg;         /* passed to ready (borrowed) */
 	int workers;             /* handler threads; default 4 */
 	int queue_max;           /* requests waiting for a worker before 503; default 256 */
-	int max_outstanding;     /* requests accepted and not yet answered (reading their
-	                            body, queued, running or deferred); beyond, a request
-	                            with a body gets 503 with Retry-After before the body
-	                            is read (bodiless ones, like /healthz, still pass);
+	int max_outstanding;     /* requests with a body accepted and not yet answered
+	                            (reading their body, queued, running or deferred);
+	                            beyond, a request with a body gets 503 with
+	                            Retry-After before the body is read; bodiless ones,
+	                            like /healthz, neither count nor are refused;
 	                            0 = no limit */
 	size_t max_body;         /* default body limit of routes; default 1 MiB */
 	int body_timeout_ms;     /* a body must arrive within this; default 30000 */

@@ -8,6 +8,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -710,13 +711,28 @@ static double inflight(void)
 	return v;
 }
 
+static void count_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)ev;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
 Test(ingest_shed, requests_over_the_in_flight_limit_get_503_before_their_body_is_read)
 {
 	/* A Queue that takes requests and never answers holds them in flight. */
 	fx_queue_down(&fx);
 	nng_socket hole;
 	cr_assert_eq(nng_rep0_open(&hole), 0);
+	static atomic_int hole_pipes;
+	atomic_store(&hole_pipes, 0);
+	cr_assert_eq(nng_pipe_notify(hole, NNG_PIPE_EV_ADD_POST, count_pipe, &hole_pipes), 0);
 	cr_assert_eq(nng_listen(hole, fx.queue_url, NULL, 0), 0);
+	/* The listener fails a call at once while it has no Queue connected
+	 * (503, never in flight): wait for its dialer to reach the hole. */
+	for (int i = 0; i < 6000 && atomic_load(&hole_pipes) == 0; i++)
+		util_sleep_ms(10);
+	cr_assert_gt(atomic_load(&hole_pipes), 0, "the listener never dialled the Queue again");
 	char hdr[256];
 	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
 	         fx.token_a);
@@ -728,6 +744,7 @@ Test(ingest_shed, requests_over_the_in_flight_limit_get_503_before_their_body_is
 	}
 	for (int i = 0; i < 6000 && inflight() < 2; i++)
 		util_sleep_ms(10);
+	/* (the scrapes of /metrics above never count against the limit) */
 	cr_assert_eq(inflight(), 2);
 	struct httpc_reply r;
 	cr_assert_eq(fx_post(&fx, "/events/acme/raw", fx.token_a, NULL, "{\"data\":[2]}", &r), 0);
