@@ -151,7 +151,7 @@ int testutil_run(const char *cmdline, char **out)
  * ports come from below that range instead, picked at random (tests run in
  * parallel processes), checked by a bind, and never handed out twice by
  * one process. */
-#define PORT_LOW 20000
+#define PORT_LOW  20000
 #define PORT_HIGH 32000
 
 int testutil_free_port(void)
