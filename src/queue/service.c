@@ -399,10 +399,20 @@ static void h_nack(Noetl__Queue_Service *svc, const Noetl__NackRequest *in,
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		e[i].token = in->entries[i]->lease.data;
-		e[i].token_len = in->entries[i]->lease.len;
-		e[i].reason = in->entries[i]->reason;
-		e[i].dead = in->entries[i]->dead;
+		const Noetl__NackEntry *ne = in->entries[i];
+		if (ne->release && ne->delay_ms > QUEUE_RELEASE_DELAY_MAX) {
+			rpc_fail(call, NOETL__STATUS__INVALID_ARGUMENT,
+			         "entries[%zu].delay_ms: %u ms, at most %u (one hour)", i,
+			         ne->delay_ms, QUEUE_RELEASE_DELAY_MAX);
+			done(NULL, call);
+			goto out;
+		}
+		e[i].token = ne->lease.data;
+		e[i].token_len = ne->lease.len;
+		e[i].reason = ne->reason;
+		e[i].dead = ne->dead;
+		e[i].release = ne->release;
+		e[i].delay_ms = ne->delay_ms;
 	}
 	int rc = queue_store_nack(q->store, rpc_tenant(call), e, n);
 	if (rc != 0) {
@@ -414,7 +424,9 @@ static void h_nack(Noetl__Queue_Service *svc, const Noetl__NackRequest *in,
 		noetl__ack_result__init(&rv[i]);
 		rv[i].status = entry_status(e[i].status);
 		if (e[i].status == 0) {
-			rv[i].outcome = e[i].dead_lettered ? "dead" : "retry";
+			rv[i].outcome = e[i].release         ? "released"
+			                : e[i].dead_lettered ? "dead"
+			                                     : "retry";
 			rv[i].retry_at_ms = e[i].retry_at_ms;
 		}
 	}

@@ -261,7 +261,7 @@ static void emit_family(struct metrics_emitter *e, void *arg)
 }
 
 /* Store-wide totals: which one a callback reports. */
-enum total { T_WRITES, T_WRITE_OPS, T_WRITE_SECONDS, T_DEPTH };
+enum total { T_WRITES, T_WRITE_OPS, T_WRITE_SECONDS, T_DEPTH, T_RELEASED };
 
 static const struct {
 	const char *name, *help;
@@ -277,6 +277,10 @@ static const struct {
                              "Time spent in synced writes.", METRICS_COUNTER},
         [T_DEPTH] = {"noetl_queue_depth", "Ready, leased and delayed items of all tenants.",
                      METRICS_GAUGE},
+        [T_RELEASED] = {"noetl_queue_released_total",
+                        "Leased items given back unrun (Nack with release: their definitions "
+                        "were not ready), no attempt counted.",
+                        METRICS_COUNTER},
 };
 
 _Static_assert(sizeof(totals) / sizeof(totals[0]) == QUEUE_TOTALS, "QUEUE_TOTALS is their number");
@@ -289,6 +293,7 @@ static void emit_total(struct metrics_emitter *e, void *arg)
 	double v = a->which == T_WRITES          ? (double)t.groups
 	           : a->which == T_WRITE_OPS     ? (double)t.group_ops
 	           : a->which == T_WRITE_SECONDS ? (double)t.write_us / 1e6
+	           : a->which == T_RELEASED      ? (double)t.released
 	                                         : (double)t.depth;
 	metrics_emit(e, NULL, v);
 }

@@ -15,8 +15,9 @@
 #include "queue.pb-c.h"
 #include "store.h"
 
-#define QUEUE_FAMILIES 9 /* per-queue metric families (service_admin.c) */
-#define QUEUE_TOTALS   4 /* store-wide metrics (service_admin.c) */
+#define QUEUE_FAMILIES          9        /* per-queue metric families (service_admin.c) */
+#define QUEUE_TOTALS            5        /* store-wide metrics (service_admin.c) */
+#define QUEUE_RELEASE_DELAY_MAX 3600000u /* Nack release: longest delay (ms) */
 
 /* The argument of a store-wide metric's callback. */
 struct total_arg {

@@ -137,11 +137,20 @@ struct queue_store_nack {
 	size_t token_len;
 	const char *reason;  /* kept in the history (borrowed; truncated) */
 	bool dead;           /* dead-letter now */
+	bool release;        /* give it back unrun: no attempt counted, no history */
+	uint32_t delay_ms;   /* release: ready again after this long */
 	int status;          /* out: 0, -ENOENT, -EINVAL */
 	bool dead_lettered;  /* out: moved to the dead-letter queue */
-	int64_t retry_at_ms; /* out: when it is ready again (retry) */
+	int64_t retry_at_ms; /* out: when it is ready again (retry, release) */
 };
 
+/* Fails (or releases) every entry, all in one atomic write. A failed entry
+ * gets a history entry and is retried after its backoff, or dead-lettered
+ * after its last attempt or when dead is set. A released entry takes back
+ * the attempt its lease counted and is ready again after delay_ms with its
+ * history unchanged: for items the consumer could not run yet. tenant: if
+ * not empty, leases of other tenants are -ENOENT. Returns 0 when the write
+ * succeeded (entries carry their own status) or -EIO. */
 int queue_store_nack(struct queue_store *s, const char *tenant, struct queue_store_nack *e,
                      size_t n);
 
@@ -178,6 +187,7 @@ struct queue_store_totals {
 	uint64_t write_us;   /* time spent in synced writes */
 	uint64_t read_us;    /* time leases spent reading ready items */
 	uint64_t read_items; /* items they read */
+	uint64_t released;   /* leases given back unrun (Nack with release) since start */
 };
 void queue_store_totals(struct queue_store *s, struct queue_store_totals *out);
 

@@ -356,5 +356,6 @@ void queue_store_totals(struct queue_store *s, struct queue_store_totals *out)
 	out->write_us = s->stat_write_us;
 	out->read_us = s->stat_read_us;
 	out->read_items = s->stat_read_items;
+	out->released = s->stat_released;
 	pthread_mutex_unlock(&s->mu);
 }

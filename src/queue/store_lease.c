@@ -493,6 +493,25 @@ int queue_store_ack(struct queue_store *s, const char *tenant, struct queue_stor
 	return rc;
 }
 
+/* Gives a leased item back unrun: the attempt its lease counted is taken
+ * back and nothing is added to its history, so a consumer that cannot run
+ * an item yet (its definitions are still being prepared) costs it nothing.
+ * It is ready again after delay_ms, at the tail of its queue. */
+static void release_one(struct queue_store *s, struct found *f, Noetl__Item *item,
+                        uint32_t delay_ms, int64_t now, int64_t *ready_at)
+{
+	if (item->attempt > 0)
+		item->attempt--;
+	size_t plen;
+	uint8_t *packed = store_pack(item, &plen);
+	int64_t at = now + delay_ms;
+	store_append(s, f->q, packed, plen, at, now);
+	free(packed);
+	end_lease(s, f);
+	s->stat_released++;
+	*ready_at = at;
+}
+
 int queue_store_nack(struct queue_store *s, const char *tenant, struct queue_store_nack *e,
                      size_t n)
 {
@@ -517,6 +536,13 @@ int queue_store_nack(struct queue_store *s, const char *tenant, struct queue_sto
 			          (unsigned long long)f.id);
 			end_lease(s, &f);
 			store_depth(s, f.q, -1);
+			free(f.val);
+			changed = true;
+			continue;
+		}
+		if (e[i].release) {
+			release_one(s, &f, item, e[i].delay_ms, now, &e[i].retry_at_ms);
+			noetl__item__free_unpacked(item, NULL);
 			free(f.val);
 			changed = true;
 			continue;

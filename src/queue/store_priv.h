@@ -128,6 +128,7 @@ struct queue_store {
 
 	uint64_t stat_groups, stat_group_ops, stat_write_us; /* for metrics */
 	uint64_t stat_read_us, stat_read_items;              /* time leases spent reading items */
+	uint64_t stat_released; /* leases given back unrun (Nack with release) */
 };
 
 /* --- lists --- */
