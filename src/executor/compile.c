@@ -18,6 +18,14 @@
  * misses the cache instead of loading something built for another one, and a
  * restart with the same toolchain compiles nothing.
  *
+ * The cache is bounded (compile_prune): least recently used objects go
+ * first, "use" being the later of the mtime (written) and the atime, which
+ * compile_touch sets explicitly on every cache hit and runner start (so
+ * noatime mounts do not matter, and the mtime stays the build time). Objects
+ * of loaded modules and objects used in the last minute stay, whatever the
+ * bound: the first are what runners load, the second may be a compile that
+ * another thread or process is about to load.
+ *
  * Tools run with a time limit in their own process group (so the compiler's
  * children die with it) and their output goes to a file, of which a bounded
  * part becomes the error message.
@@ -28,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -71,6 +80,8 @@ struct compile {
 	char *wasm2c; /* wasm2c */
 	uint32_t timeout_ms;
 	char toolchain[17]; /* hex fingerprint of the toolchain */
+	pthread_mutex_t mu; /* serializes compile_prune; guards stats */
+	struct compile_cache_stats stats;
 };
 
 static int errf(char **err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -219,6 +230,7 @@ int compile_create(const char *cache_dir, const char *cc, const char *wasm2c, ui
 	c->cc = strdup(cc ? cc : "cc");
 	c->wasm2c = strdup(wasm2c ? wasm2c : "wasm2c");
 	c->timeout_ms = timeout_ms ? timeout_ms : 300000;
+	pthread_mutex_init(&c->mu, NULL);
 	char tmp[4096] = "";
 	int rc = -ENOMEM;
 	if (c->dir == NULL || c->cc == NULL || c->wasm2c == NULL)
@@ -287,6 +299,7 @@ void compile_destroy(struct compile *c)
 	free(c->dir);
 	free(c->cc);
 	free(c->wasm2c);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
 
@@ -416,6 +429,7 @@ int compile_module(struct compile *c, const struct wasmbin *info, const void *wa
 	if (final == NULL)
 		return -ENOMEM;
 	if (access(final, R_OK) == 0) {
+		compile_touch(final);
 		*compiled = false;
 		*path = final;
 		return 0;
@@ -481,4 +495,130 @@ out:
 	rmtree(tmp);
 	free(final);
 	return rc;
+}
+
+void compile_touch(const char *path)
+{
+	const struct timespec t[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
+	utimensat(AT_FDCWD, path, t, 0); /* best effort: it only orders pruning */
+}
+
+struct entry {
+	char sha[65];
+	char toolchain[17];
+	uint64_t size;
+	time_t used; /* later of mtime and atime */
+};
+
+/* "<64 hex>-<16 hex>.so", a compiled object of any toolchain. */
+static bool parse_entry(const char *name, struct entry *out)
+{
+	size_t n = strlen(name);
+	if (n != 64 + 1 + 16 + 3 || name[64] != '-' || strcmp(name + 81, ".so") != 0 ||
+	    strspn(name, "0123456789abcdef") != 64 || strspn(name + 65, "0123456789abcdef") != 16)
+		return false;
+	memcpy(out->sha, name, 64);
+	out->sha[64] = 0;
+	memcpy(out->toolchain, name + 65, 16);
+	out->toolchain[16] = 0;
+	return true;
+}
+
+static int by_use(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	return x->used < y->used ? -1 : x->used > y->used;
+}
+
+static bool kept(const struct compile *c, const struct entry *en, const char (*keep)[65],
+                 size_t nkeep)
+{
+	if (strcmp(en->toolchain, c->toolchain) != 0)
+		return false;
+	for (size_t i = 0; i < nkeep; i++)
+		if (strcmp(keep[i], en->sha) == 0)
+			return true;
+	return false;
+}
+
+int compile_prune(struct compile *c, uint64_t max_bytes, const char (*keep)[65], size_t nkeep)
+{
+	pthread_mutex_lock(&c->mu);
+	int rc = 0;
+	struct entry *v = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t total = 0, evicted = 0, freed = 0;
+	DIR *d = opendir(c->dir);
+	if (d == NULL) {
+		rc = -errno;
+		log_warn("executor: cannot read the compile cache '%s': %s", c->dir,
+		         strerror(errno));
+		goto out;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		struct entry en;
+		struct stat st;
+		if (!parse_entry(de->d_name, &en) || fstatat(dirfd(d), de->d_name, &st, 0) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		en.size = (uint64_t)st.st_size;
+		en.used = st.st_atime > st.st_mtime ? st.st_atime : st.st_mtime;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct entry *grown = realloc(v, ncap * sizeof(*v));
+			if (grown == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			v = grown;
+			cap = ncap;
+		}
+		v[n++] = en;
+		total += en.size;
+	}
+	if (n > 0)
+		qsort(v, n, sizeof(*v), by_use);
+	time_t recent = time(NULL) - COMPILE_PRUNE_GRACE_S;
+	size_t left = n;
+	for (size_t i = 0; i < n && total > max_bytes; i++) {
+		if (v[i].used >= recent || kept(c, &v[i], keep, nkeep))
+			continue;
+		char name[96];
+		snprintf(name, sizeof(name), "%s-%s.so", v[i].sha, v[i].toolchain);
+		if (unlinkat(dirfd(d), name, 0) != 0 && errno != ENOENT) {
+			log_warn("executor: cannot remove '%s/%s' from the compile cache: %s",
+			         c->dir, name, strerror(errno));
+			continue;
+		}
+		total -= v[i].size;
+		freed += v[i].size;
+		evicted++;
+		left--;
+	}
+	if (evicted > 0)
+		log_info("executor: compile cache over %llu bytes: removed %llu least recently "
+		         "used object(s), %llu bytes; %llu bytes in %zu left",
+		         (unsigned long long)max_bytes, (unsigned long long)evicted,
+		         (unsigned long long)freed, (unsigned long long)total, left);
+	else if (total > max_bytes)
+		log_warn("executor: the compile cache holds %llu bytes, over its bound of %llu, "
+		         "all of it in use or recent",
+		         (unsigned long long)total, (unsigned long long)max_bytes);
+	c->stats.bytes = total;
+	c->stats.entries = left;
+	c->stats.evicted += evicted;
+out:
+	if (d != NULL)
+		closedir(d);
+	free(v);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+void compile_cache_stats(struct compile *c, struct compile_cache_stats *out)
+{
+	pthread_mutex_lock(&c->mu);
+	*out = c->stats;
+	pthread_mutex_unlock(&c->mu);
 }

@@ -51,6 +51,32 @@ int compile_module(struct compile *c, const struct wasmbin *info, const void *wa
  * compile_module rebuilds it. Returns 0 or -errno. */
 int compile_evict(struct compile *c, const char *sha);
 
+/* What the cache directory holds, as of the last compile_prune. */
+struct compile_cache_stats {
+	uint64_t bytes;   /* size of the compiled objects */
+	uint64_t entries; /* compiled objects (of any toolchain) */
+	uint64_t evicted; /* objects removed by compile_prune, ever */
+};
+
+/*
+ * Bounds the cache: while its objects (of any toolchain) take more than
+ * max_bytes, removes the least recently used one, where use is the later of
+ * the file's mtime (compiled) and atime (touched on every cache hit and
+ * runner start, see compile_touch). Never removes the objects of keep[0..n)
+ * (content hashes of modules loaded in this process, current toolchain) or
+ * one used within the last COMPILE_PRUNE_GRACE_S seconds (a compile that
+ * another thread or process has not loaded yet). Updates the statistics.
+ * Returns 0 or -errno when the directory cannot be read. Thread-safe.
+ */
+#define COMPILE_PRUNE_GRACE_S 60
+int compile_prune(struct compile *c, uint64_t max_bytes, const char (*keep)[65], size_t nkeep);
+
+/* Marks a cached object as used now (its atime), for compile_prune. */
+void compile_touch(const char *path);
+
+/* The statistics of the last compile_prune (zeros before the first). */
+void compile_cache_stats(struct compile *c, struct compile_cache_stats *out);
+
 /* The toolchain fingerprint that is part of every cache file name. */
 const char *compile_toolchain_id(const struct compile *c);
 

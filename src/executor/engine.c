@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compile.h"
@@ -80,6 +81,113 @@ static char *default_runner_path(void)
 	return p;
 }
 
+/* Checks, once at start, what runners would otherwise find out one by one
+ * by dying: that the sandbox can be installed here. */
+static int check_sandbox(struct engine *e, char **err)
+{
+	char *reason = NULL;
+	int rc = engine_sandbox_probe(e, "open", &reason);
+	if (rc == 0) {
+		log_debug("executor: the runner sandbox works (%s)", reason ? reason : "");
+		free(reason);
+		return 0;
+	}
+	rc = errf(err, rc == -EPERM ? -EPERM : rc,
+	          "the runner sandbox does not work on this host (%s); noetl runs modules only "
+	          "inside it and has no option to run them without it: use a Linux kernel with "
+	          "seccomp filters (CONFIG_SECCOMP_FILTER, 3.17 or later) and a container "
+	          "runtime that lets processes call prctl(PR_SET_NO_NEW_PRIVS), "
+	          "prctl(PR_SET_SECCOMP) and setrlimit",
+	          reason != NULL ? reason : strerror(-rc));
+	free(reason);
+	return rc;
+}
+
+/* Prunes the compile cache, keeping the objects of the loaded modules. */
+static void prune_cache(struct engine *e)
+{
+	size_t n = 0, cap = 0;
+	char(*keep)[65] = NULL;
+	pthread_mutex_lock(&e->mu);
+	for (struct engine_module *m = e->modules; m != NULL; m = m->next)
+		cap++;
+	if (cap > 0 && (keep = calloc(cap, sizeof(*keep))) != NULL)
+		for (struct engine_module *m = e->modules; m != NULL; m = m->next)
+			memcpy(keep[n++], m->sha, sizeof(keep[0]));
+	pthread_mutex_unlock(&e->mu);
+	if (cap > 0 && keep == NULL)
+		return; /* out of memory: prune next time rather than blindly */
+	compile_prune(e->comp, e->cache_max, (const char(*)[65])keep, n);
+	free(keep);
+}
+
+/*
+ * Stops the idle runners whose time is up, least recently used first, while
+ * more than runner_min are alive; returns when the next one is due. Called
+ * with e->mu held; the processes to stop go to e->reaped[0..*n).
+ */
+static int64_t expire_locked(struct engine *e, int64_t now, size_t *n)
+{
+	unsigned alive = 0;
+	for (unsigned i = 0; i < e->nslots; i++)
+		alive += e->slots[i].proc != NULL;
+	int64_t next = now + e->idle_ms;
+	for (;;) {
+		struct slot *oldest = NULL;
+		for (unsigned i = 0; i < e->nslots; i++) {
+			struct slot *s = &e->slots[i];
+			if (s->state == SLOT_IDLE && s->proc != NULL &&
+			    (oldest == NULL || s->last_used_ms < oldest->last_used_ms))
+				oldest = s;
+		}
+		if (oldest == NULL || alive <= e->runner_min)
+			return next;
+		int64_t due = oldest->last_used_ms + e->idle_ms;
+		if (due > now)
+			return due < next ? due : next;
+		e->reaped[(*n)++] = oldest->proc;
+		oldest->proc = NULL;
+		oldest->state = SLOT_EMPTY;
+		engine_module_unref_locked(oldest->mod);
+		oldest->mod = NULL;
+		alive--;
+		e->stats.runners_expired++;
+	}
+}
+
+static void *reaper_main(void *arg)
+{
+	struct engine *e = arg;
+	pthread_mutex_lock(&e->mu);
+	while (!e->stopping) {
+		size_t n = 0;
+		int64_t next = expire_locked(e, util_mono_ms(), &n);
+		if (n > 0) {
+			pthread_cond_broadcast(&e->cv); /* empty slots for waiting callers */
+			pthread_mutex_unlock(&e->mu);
+			for (size_t i = 0; i < n; i++)
+				runner_proc_destroy(e->reaped[i]);
+			log_debug("executor: stopped %zu idle runner(s)", n);
+			pthread_mutex_lock(&e->mu);
+			continue;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t wait_ms = next - util_mono_ms();
+		if (wait_ms < 1)
+			wait_ms = 1;
+		ts.tv_sec += (time_t)(wait_ms / 1000);
+		ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&e->reaper_cv, &e->mu, &ts);
+	}
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
 int engine_create(const struct engine_config *cfg, struct engine **out, char **err)
 {
 	if (cfg == NULL || cfg->cache_dir == NULL)
@@ -89,6 +197,11 @@ int engine_create(const struct engine_config *cfg, struct engine **out, char **e
 		return -ENOMEM;
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->reaper_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	e->lim = cfg->limits;
 	if (e->lim.memory_bytes == 0)
 		e->lim.memory_bytes = DEFAULT_MEMORY;
@@ -98,29 +211,46 @@ int engine_create(const struct engine_config *cfg, struct engine **out, char **e
 		e->lim.max_result_bytes = DEFAULT_MAX_RESULT;
 	if (e->lim.max_log_bytes == 0)
 		e->lim.max_log_bytes = DEFAULT_MAX_LOG;
+	e->cache_max = cfg->cache_max_bytes ? cfg->cache_max_bytes : DEFAULT_CACHE_MAX;
+	e->idle_ms = cfg->runner_idle_ms ? cfg->runner_idle_ms : DEFAULT_IDLE_MS;
+	e->runner_min = cfg->runner_min;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	e->nslots = cfg->pool_size ? cfg->pool_size : (unsigned)(cpus > 0 ? cpus : 1);
 	e->slots = calloc(e->nslots, sizeof(*e->slots));
+	e->reaped = calloc(e->nslots, sizeof(*e->reaped));
 	e->runner_path = cfg->runner_path ? strdup(cfg->runner_path) : default_runner_path();
 	int rc = -ENOMEM;
-	if (e->slots == NULL || e->runner_path == NULL)
+	if (e->slots == NULL || e->reaped == NULL || e->runner_path == NULL)
 		goto fail;
 	if (access(e->runner_path, X_OK) != 0) {
 		rc = errf(err, -ENOENT, "the runner program '%s' is missing or not executable",
 		          e->runner_path);
 		goto fail;
 	}
+	if ((rc = check_sandbox(e, err)) != 0)
+		goto fail;
 	rc = compile_create(cfg->cache_dir, cfg->cc, cfg->wasm2c, cfg->compile_timeout_ms, &e->comp,
 	                    err);
 	if (rc != 0)
 		goto fail;
+	prune_cache(e);
+	if (e->idle_ms != UINT32_MAX) {
+		if ((rc = pthread_create(&e->reaper, NULL, reaper_main, e)) != 0) {
+			rc = errf(err, -rc, "cannot start the engine's thread: %s", strerror(rc));
+			goto fail;
+		}
+		e->reaper_on = true;
+	}
 	*out = e;
 	return 0;
 fail:
+	compile_destroy(e->comp);
 	free(e->slots);
+	free(e->reaped);
 	free(e->runner_path);
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->cv);
+	pthread_cond_destroy(&e->reaper_cv);
 	free(e);
 	return rc;
 }
@@ -138,6 +268,13 @@ void engine_destroy(struct engine *e)
 {
 	if (e == NULL)
 		return;
+	if (e->reaper_on) {
+		pthread_mutex_lock(&e->mu);
+		e->stopping = true;
+		pthread_cond_signal(&e->reaper_cv);
+		pthread_mutex_unlock(&e->mu);
+		pthread_join(e->reaper, NULL);
+	}
 	for (unsigned i = 0; i < e->nslots; i++) {
 		runner_proc_destroy(e->slots[i].proc);
 		engine_module_unref_locked(e->slots[i].mod);
@@ -151,9 +288,11 @@ void engine_destroy(struct engine *e)
 	}
 	compile_destroy(e->comp);
 	free(e->slots);
+	free(e->reaped);
 	free(e->runner_path);
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->cv);
+	pthread_cond_destroy(&e->reaper_cv);
 	free(e);
 }
 
@@ -171,6 +310,7 @@ int engine_spawn(struct engine *e, const struct engine_module *m, uint32_t pages
 	snprintf(a_res, sizeof(a_res), "%u", e->lim.max_result_bytes);
 	snprintf(a_log, sizeof(a_log), "%u", e->lim.max_log_bytes);
 	char *argv[] = {"noetl-runner", m->so_path, a_pages, a_res, a_log, NULL};
+	compile_touch(m->so_path); /* in use: the last thing the cache prunes */
 	int rc = runner_proc_spawn(e->runner_path, argv, out, err, cap);
 	if (rc == 0) /* a result frame: bytes, log text and per-line overhead, reason */
 		(*out)->max_frame =
@@ -316,6 +456,8 @@ int engine_prepare(struct engine *e, const void *wasm, size_t len, const char *e
 	}
 	pthread_mutex_unlock(&e->mu);
 	runner_proc_destroy(trial);
+	if (pi.compiled)
+		prune_cache(e);
 	if (info != NULL)
 		*info = pi;
 	*out = m;
@@ -441,6 +583,11 @@ void engine_stats(struct engine *e, struct engine_stats *out)
 	for (unsigned i = 0; i < e->nslots; i++)
 		out->runners_alive += e->slots[i].proc != NULL;
 	pthread_mutex_unlock(&e->mu);
+	struct compile_cache_stats cs;
+	compile_cache_stats(e->comp, &cs);
+	out->cache_bytes = cs.bytes;
+	out->cache_entries = cs.entries;
+	out->cache_evicted = cs.evicted;
 }
 
 void engine_results_free(struct engine_result *results, size_t n)

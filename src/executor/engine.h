@@ -31,6 +31,10 @@
  * runner. A runner that dies (trap-free crash, sandbox violation) costs the
  * event it was running, never the others and never the caller.
  *
+ * Idle runners. A runner without work for runner_idle_ms is stopped (by a
+ * thread of the engine), down to runner_min runners, and started again when
+ * its module has events; so an idle executor gives the memory back.
+ *
  * Threads. engine_prepare, engine_run, engine_module_release, engine_stats
  * and engine_sandbox_probe may be called from any number of threads at
  * once; engine_run blocks its thread until every event has a result (at
@@ -89,17 +93,28 @@ struct engine_config {
 	uint32_t compile_timeout_ms; /* per tool run (wasm2c, cc); default 300000 */
 	const char *cc;              /* C compiler; NULL: "cc" */
 	const char *wasm2c;          /* NULL: "wasm2c" (wabt 1.0.32 exactly) */
+	uint64_t cache_max_bytes;    /* compile cache bound (see compile_prune); 0: 1 GiB,
+	                              * UINT64_MAX: unbounded */
+	uint32_t runner_idle_ms;     /* a runner idle this long is stopped; 0: 60000,
+	                              * UINT32_MAX: never */
+	unsigned runner_min;         /* expiry stops no runner below this many alive (it
+	                              * starts none to reach it); 0: all may go */
 };
 
 struct engine;
 struct engine_module;
 
 /*
- * Creates an engine: checks the toolchain (wasm2c must be wabt 1.0.32, since
- * the runtime implements its wasm-rt.h) and the runner program, creates the
- * cache directory and removes stale temporary files in it. Starts no runner
- * yet. Returns 0, -EINVAL (bad config), -ENOENT (a tool or the runner is
- * missing) or another -errno, with *err a malloc'ed message (caller frees;
+ * Creates an engine: checks the runner program and that its sandbox works
+ * on this host (engine_sandbox_probe "open": a runner that cannot install
+ * its seccomp filter, no_new_privs or rlimits could run no module, and there
+ * is deliberately no way to run one without them), checks the toolchain
+ * (wasm2c must be wabt 1.0.32, since the runtime implements its
+ * wasm-rt.h), creates the cache directory, removes stale temporary files in
+ * it and prunes it to its bound. Starts no runner beyond the probe's, and
+ * the thread that expires idle runners. Returns 0, -EINVAL (bad config),
+ * -ENOENT (a tool or the runner is missing), -EPERM (the sandbox does not
+ * work here) or another -errno, with *err a malloc'ed message (caller frees;
  * err may be NULL). cfg and its strings are copied.
  */
 int engine_create(const struct engine_config *cfg, struct engine **out, char **err);
@@ -191,9 +206,13 @@ struct engine_stats {
 	uint64_t runners_spawned; /* runner processes started, ever */
 	uint64_t runners_killed;  /* killed for a deadline, eviction or unloading */
 	uint64_t runners_crashed; /* died on their own */
+	uint64_t runners_expired; /* stopped after runner_idle_ms without work */
 	unsigned runners_alive;   /* running now (idle or busy) */
 	unsigned modules_loaded;  /* prepared and not released */
 	uint64_t compiles;        /* compiler runs (cache misses), ever */
+	uint64_t cache_bytes;     /* compile cache size, as of its last pruning */
+	uint64_t cache_entries;   /* compiled objects in it, likewise */
+	uint64_t cache_evicted;   /* objects pruned from it, ever */
 };
 
 /* A snapshot of the counters, for /metrics and tests. */

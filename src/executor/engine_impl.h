@@ -20,6 +20,8 @@
 #define MIN_EVENTS_PER_LANE 8     /* smaller shares are not worth another runner */
 #define SPAWN_FOR_BATCH     32    /* batches this large may start new runners */
 #define MAX_FUNCTION_NAME   255
+#define DEFAULT_CACHE_MAX   (1ull << 30)
+#define DEFAULT_IDLE_MS     60000u
 
 enum slot_state { SLOT_EMPTY, SLOT_IDLE, SLOT_BUSY };
 
@@ -50,6 +52,14 @@ struct engine {
 	struct slot *slots;
 	struct engine_module *modules;
 	struct engine_stats stats;
+	uint64_t cache_max;          /* compile cache bound, bytes (UINT64_MAX: none) */
+	uint32_t idle_ms;            /* idle runners live this long (UINT32_MAX: for ever) */
+	unsigned runner_min;         /* expiry keeps this many runners */
+	bool reaper_on;              /* the reaper thread runs */
+	bool stopping;               /* engine_destroy asks the reaper to end */
+	pthread_t reaper;            /* expires idle runners */
+	pthread_cond_t reaper_cv;    /* wakes the reaper (CLOCK_MONOTONIC) */
+	struct runner_proc **reaped; /* nslots runners the reaper stops, outside the lock */
 };
 
 /* Frees m when its last reference goes. Call with e->mu held (or alone). */
