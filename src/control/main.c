@@ -17,6 +17,7 @@
 #include "control.h"
 #include "log.h"
 #include "rpc.h"
+#include "svcmain.h"
 #include "util.h"
 
 static char *data_dir;
@@ -29,9 +30,7 @@ static int64_t call_timeout;
 static int64_t schedule_interval;
 static int clock_rate;
 static char *http_listen;
-static char *log_level;
-static bool log_json;
-static char *tls_cert, *tls_key, *tls_ca;
+static struct svcmain_common common;
 
 static const struct config_option options[] = {
         {"control.data-dir", CONFIG_STRING, &data_dir, "noetl-data/control",
@@ -58,13 +57,9 @@ static const struct config_option options[] = {
          NULL, NULL},
         {"control.http", CONFIG_STRING, &http_listen, NOETL_DEFAULT_CONTROL_HTTP_URL,
          "where /healthz, /readyz and /metrics are served (HTTP); empty: nowhere", "http", NULL},
-        {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
-         "debug|info|warn|error"},
-        {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
-        {"tls.cert", CONFIG_STRING, &tls_cert, NULL,
-         "PEM certificate for tls+tcp:// listeners and dialers", NULL, NULL},
-        {"tls.key", CONFIG_STRING, &tls_key, NULL, "PEM private key of tls.cert", NULL, NULL},
-        {"tls.ca", CONFIG_STRING, &tls_ca, NULL, "PEM CA to verify peers with", NULL, NULL},
+        SVCMAIN_LOG_OPTIONS(&common),
+        SVCMAIN_TLS_OPTIONS(&common, "PEM certificate for tls+tcp:// listeners and dialers",
+                            "PEM CA to verify peers with"),
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -88,54 +83,25 @@ static int64_t fast_clock(void *arg)
 
 int main(int argc, char **argv)
 {
-	int next;
-	bool help = false;
-	char *err = NULL;
-	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
-		fprintf(stderr, "noetl-control: %s\n", err != NULL ? err : "bad configuration");
-		free(err);
-		config_free(options);
-		return 2;
-	}
-	if (help) {
-		config_usage(&spec, stdout);
-		config_free(options);
-		return 0;
-	}
-	if (next < argc) {
-		fprintf(stderr, "noetl-control: unexpected argument '%s'; see --help\n",
-		        argv[next]);
-		config_free(options);
-		return 2;
-	}
-	enum log_level lvl = LOG_LEVEL_INFO;
-	log_level_parse(log_level, &lvl);
-	log_setup("control", lvl, log_json);
-
+	int status;
+	if (!svcmain_configure(&spec, &common, "control", argc, argv, &status))
+		return status;
+	if (clock_rate < 1 || clock_rate > 3600)
+		return svcmain_refuse(&spec, "control.debug.clock-rate must be 1 to 3600");
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	svcmain_block_signals(&sigs, false, true);
 
-	int status = 1;
-	struct rpc_tls tls = {.cert_file = tls_cert, .key_file = tls_key, .ca_file = tls_ca};
+	status = 1;
 	struct control_config cc = {
 	        .data_dir = data_dir,
 	        .stream_url = stream_listen,
-	        .tls = &tls,
+	        .tls = &common.tls,
 	        .repository_url = repository_url,
 	        .queue_url = queue_url,
-	        .client_tls = &tls,
+	        .client_tls = &common.tls,
 	        .call_timeout_ms = (int)call_timeout,
 	        .schedule_interval_ms = schedule_interval > 0 ? (int)schedule_interval : 1000,
 	};
-	if (clock_rate < 1 || clock_rate > 3600) {
-		fprintf(stderr, "noetl-control: control.debug.clock-rate must be 1 to 3600\n");
-		config_free(options);
-		return 2;
-	}
 	if (clock_rate > 1) {
 		clock_origin = util_now_ms();
 		cc.clock = fast_clock;
@@ -150,33 +116,17 @@ int main(int argc, char **argv)
 	struct httpd *http = NULL;
 	if (control_create(&cc, &ctl) != 0)
 		goto out;
-	struct rpc_server_options so = {.workers = workers, .tls = tls, .name = "control"};
-	if (rpc_server_create(&so, &srv) != 0 || rpc_server_add(srv, control_service(ctl)) != 0)
+	struct rpc_server_options so = {.workers = workers, .tls = common.tls, .name = "control"};
+	struct httpd_options ho = {.name = "control"};
+	if (svcmain_serve(&so, control_service(ctl), &rpc_listen, &srv) != 0 ||
+	    metrics_create(0, &metrics) != 0 || control_metrics(ctl, metrics) != 0)
 		goto out;
-	for (size_t i = 0; i < rpc_listen.count; i++)
-		if (rpc_server_listen(srv, rpc_listen.items[i]) != 0)
-			goto out;
-	if (rpc_server_start(srv) != 0)
+	ho.metrics = metrics;
+	if (svcmain_http(http_listen, &ho, &http) != 0)
 		goto out;
-	if (metrics_create(0, &metrics) != 0 || control_metrics(ctl, metrics) != 0)
-		goto out;
-	if (http_listen != NULL && http_listen[0] != '\0') {
-		struct httpd_options ho = {.name = "control", .metrics = metrics};
-		int rv = httpd_create(http_listen, &ho, &http);
-		if (rv == 0)
-			rv = httpd_start(http);
-		if (rv != 0) {
-			log_error("cannot serve HTTP on '%s': %s; pick another --http address",
-			          http_listen, strerror(-rv));
-			goto out;
-		}
-	}
 	log_info("serving noetl.Control on %s, changes on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", stream_listen, data_dir);
-
-	int sig;
-	sigwait(&sigs, &sig);
-	log_info("stopping on signal %d", sig);
+	svcmain_wait(&sigs);
 	status = 0;
 out:
 	httpd_destroy(http);

@@ -15,6 +15,7 @@
 #include "listener.h"
 #include "log.h"
 #include "rpc.h"
+#include "svcmain.h"
 
 static char *http_url;
 static char *control_url, *control_stream, *repository_url, *repository_stream;
@@ -25,9 +26,7 @@ static size_t max_body;
 static int max_events, enqueue_batch, enqueue_pending;
 static int max_inflight, enqueue_senders, enqueue_linger_us, retry_after;
 static int64_t call_timeout;
-static char *log_level;
-static bool log_json;
-static char *tls_cert, *tls_key, *tls_ca;
+static struct svcmain_common common;
 
 static const struct config_option options[] = {
         {"listener.http", CONFIG_URL, &http_url, NOETL_DEFAULT_LISTENER_URL,
@@ -69,14 +68,9 @@ static const struct config_option options[] = {
          "seconds in the Retry-After header of 429 and 503 replies", NULL, NULL},
         {"listener.no-timeline", CONFIG_BOOL, &no_timeline, "false",
          "do not report received/accepted timeline entries to the Recorder", NULL, NULL},
-        {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
-         "debug|info|warn|error"},
-        {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
-        {"tls.cert", CONFIG_STRING, &tls_cert, NULL, "PEM client certificate for tls+tcp:// URLs",
-         NULL, NULL},
-        {"tls.key", CONFIG_STRING, &tls_key, NULL, "PEM private key of tls.cert", NULL, NULL},
-        {"tls.ca", CONFIG_STRING, &tls_ca, NULL, "PEM CA the services' certificates chain to", NULL,
-         NULL},
+        SVCMAIN_LOG_OPTIONS(&common),
+        SVCMAIN_TLS_OPTIONS(&common, "PEM client certificate for tls+tcp:// URLs",
+                            "PEM CA the services' certificates chain to"),
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -91,38 +85,12 @@ static const struct config_spec spec = {
 
 int main(int argc, char **argv)
 {
-	int next;
-	bool help = false;
-	char *err = NULL;
-	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
-		fprintf(stderr, "noetl-listener: %s\n", err != NULL ? err : "bad configuration");
-		free(err);
-		config_free(options);
-		return 2;
-	}
-	if (help) {
-		config_usage(&spec, stdout);
-		config_free(options);
-		return 0;
-	}
-	if (next < argc) {
-		fprintf(stderr, "noetl-listener: unexpected argument '%s'; see --help\n",
-		        argv[next]);
-		config_free(options);
-		return 2;
-	}
-	enum log_level lvl = LOG_LEVEL_INFO;
-	log_level_parse(log_level, &lvl);
-	log_setup("listener", lvl, log_json);
-
+	int status;
+	if (!svcmain_configure(&spec, &common, "listener", argc, argv, &status))
+		return status;
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	svcmain_block_signals(&sigs, false, true);
 
-	struct rpc_tls tls = {.cert_file = tls_cert, .key_file = tls_key, .ca_file = tls_ca};
 	struct listener_config cfg = {
 	        .http_url = http_url,
 	        .control_url = control_url,
@@ -131,7 +99,7 @@ int main(int argc, char **argv)
 	        .repository_stream_url = repository_stream,
 	        .queue_url = queue_url,
 	        .recorder_url = recorder_url,
-	        .tls = &tls,
+	        .tls = &common.tls,
 	        .token = token,
 	        .dev_mode = dev_mode,
 	        .max_body = max_body,
@@ -146,11 +114,9 @@ int main(int argc, char **argv)
 	        .no_timeline = no_timeline,
 	};
 	struct listener *l = NULL;
-	int status = 1;
+	status = 1;
 	if (listener_create(&cfg, &l) == 0) {
-		int sig;
-		sigwait(&sigs, &sig);
-		log_info("stopping on signal %d", sig);
+		svcmain_wait(&sigs);
 		status = 0;
 	}
 	listener_destroy(l);

@@ -43,6 +43,7 @@
 #include "recorder.h"
 #include "repository.h"
 #include "rpc.h"
+#include "svcmain.h"
 #include "util.h"
 
 static char *data_dir, *http_url, *runner, *token;
@@ -52,8 +53,7 @@ static int pool, rpc_workers;
 static int64_t timeout;
 static size_t memory;
 static bool dev_mode;
-static char *log_level;
-static bool log_json;
+static struct svcmain_common common;
 
 static const struct config_option options[] = {
         {"noetl.data", CONFIG_STRING, &data_dir, "noetl-data",
@@ -88,9 +88,7 @@ static const struct config_option options[] = {
          "accept webhooks without a token (development only; logged loudly)", "dev", NULL},
         {"noetl.token", CONFIG_STRING, &token, NULL, "platform credential between services", NULL,
          NULL},
-        {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
-         "debug|info|warn|error"},
-        {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
+        SVCMAIN_LOG_OPTIONS(&common),
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -126,18 +124,10 @@ static int serve(const char *name, ProtobufCService *svc, const char *public_url
 {
 	char inproc[64];
 	snprintf(inproc, sizeof(inproc), "inproc://noetl-%s", name);
+	char *urls[] = {inproc, (char *)public_url};
+	struct config_list list = {.count = 2, .items = urls};
 	struct rpc_server_options o = {.name = name, .workers = rpc_workers};
-	struct rpc_server *s;
-	int rc = rpc_server_create(&o, &s);
-	if (rc != 0)
-		return rc;
-	if ((rc = rpc_server_add(s, svc)) != 0 || (rc = rpc_server_listen(s, inproc)) != 0 ||
-	    (rc = rpc_server_listen(s, public_url)) != 0 || (rc = rpc_server_start(s)) != 0) {
-		rpc_server_destroy(s);
-		return rc;
-	}
-	*out = s;
-	return 0;
+	return svcmain_serve(&o, svc, &list, out);
 }
 
 /* Where noetl-runner is: next to us (installed), or in the build tree. */
@@ -279,50 +269,23 @@ static int start(struct platform *p)
 
 int main(int argc, char **argv)
 {
-	int next;
-	bool help = false;
-	char *err = NULL;
-	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
-		fprintf(stderr, "noetl: %s\n", err);
-		free(err);
-		config_free(options);
-		return 2;
-	}
-	if (help) {
-		config_usage(&spec, stdout);
-		config_free(options);
-		return 0;
-	}
-	if (next < argc) {
-		fprintf(stderr, "noetl: unexpected argument '%s' (see --help)\n", argv[next]);
-		config_free(options);
-		return 2;
-	}
-	enum log_level lvl = LOG_LEVEL_INFO;
-	log_level_parse(log_level, &lvl);
-	log_setup("noetl", lvl, log_json);
-
+	int status;
+	if (!svcmain_configure(&spec, &common, "noetl", argc, argv, &status))
+		return status;
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	svcmain_block_signals(&set, true, true);
 
 	struct platform p = {0};
-	int status = 0;
+	status = 0;
 	if (start(&p) != 0) {
 		status = 1;
 	} else {
-		int sig = 0;
-		while (sigwait(&set, &sig) == 0 && (sig == SIGUSR1 || sig == SIGUSR2)) {
+		int sig;
+		while ((sig = svcmain_wait(&set)) == SIGUSR1 || sig == SIGUSR2) {
 			executor_pause(p.executor, sig == SIGUSR1);
 			log_info("executor %s on signal %d", sig == SIGUSR1 ? "paused" : "resumed",
 			         sig);
 		}
-		log_info("stopping on signal %d", sig);
 	}
 	stop(&p);
 	config_free(options);

@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "rpc.h"
+#include "svcmain.h"
 
 static char *data_dir;
 static struct config_list rpc_listen;
@@ -27,9 +28,7 @@ static int64_t idem_retention;
 static size_t max_payload, cache;
 static int retry_attempts, retry_jitter;
 static int64_t retry_base, retry_max;
-static char *log_level;
-static bool log_json;
-static char *tls_cert, *tls_key, *tls_ca;
+static struct svcmain_common common;
 
 static const struct config_option options[] = {
         {"queue.data-dir", CONFIG_STRING, &data_dir, "noetl-data/queue",
@@ -62,14 +61,8 @@ static const struct config_option options[] = {
         {"queue.retry.max", CONFIG_DURATION, &retry_max, "60s", "longest retry delay", NULL, NULL},
         {"queue.retry.jitter-percent", CONFIG_INT, &retry_jitter, "20",
          "random +/- part of each retry delay, in percent (1-100)", NULL, NULL},
-        {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
-         "debug|info|warn|error"},
-        {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
-        {"tls.cert", CONFIG_STRING, &tls_cert, NULL, "PEM certificate for tls+tcp:// listeners",
-         NULL, NULL},
-        {"tls.key", CONFIG_STRING, &tls_key, NULL, "PEM private key of tls.cert", NULL, NULL},
-        {"tls.ca", CONFIG_STRING, &tls_ca, NULL, "PEM CA that client certificates must chain to",
-         NULL, NULL},
+        SVCMAIN_LOG_OPTIONS(&common),
+        SVCMAIN_TLS_SERVER_OPTIONS(&common),
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -82,8 +75,8 @@ static const struct config_spec spec = {
         .default_file = NULL,
 };
 
-/* Checks the numbers config cannot; prints why and returns false. */
-static bool check_limits(void)
+/* Checks the numbers config cannot: NULL, or what is wrong. */
+static const char *check_limits(void)
 {
 	const char *bad = NULL;
 	if (max_depth_tenant < 1 || max_depth_total < 1)
@@ -102,49 +95,21 @@ static bool check_limits(void)
 		bad = "queue.max-payload must be between 1 byte and 64MiB";
 	else if (workers < 1)
 		bad = "queue.workers must be at least 1";
-	if (bad != NULL)
-		fprintf(stderr, "noetl-queue: %s\n", bad);
-	return bad == NULL;
+	return bad;
 }
 
 int main(int argc, char **argv)
 {
-	int next;
-	bool help = false;
-	char *err = NULL;
-	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
-		fprintf(stderr, "noetl-queue: %s\n", err != NULL ? err : "bad configuration");
-		free(err);
-		config_free(options);
-		return 2;
-	}
-	if (help) {
-		config_usage(&spec, stdout);
-		config_free(options);
-		return 0;
-	}
-	if (next < argc) {
-		fprintf(stderr, "noetl-queue: unexpected argument '%s'; see --help\n", argv[next]);
-		config_free(options);
-		return 2;
-	}
-	if (!check_limits()) {
-		config_free(options);
-		return 2;
-	}
-	enum log_level lvl = LOG_LEVEL_INFO;
-	log_level_parse(log_level, &lvl);
-	log_setup("queue", lvl, log_json);
-
-	/* Signals are taken by sigwait below, in this thread only. */
+	int status;
+	if (!svcmain_configure(&spec, &common, "queue", argc, argv, &status))
+		return status;
+	const char *bad = check_limits();
+	if (bad != NULL)
+		return svcmain_refuse(&spec, "%s", bad);
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	svcmain_block_signals(&sigs, false, true);
 
-	int status = 1;
+	status = 1;
 	struct metrics *metrics = NULL;
 	struct queue *q = NULL;
 	struct rpc_server *srv = NULL;
@@ -168,41 +133,19 @@ int main(int argc, char **argv)
 	};
 	if (queue_create(&qc, &q) != 0)
 		goto out;
-	struct rpc_tls tls = {.cert_file = tls_cert, .key_file = tls_key, .ca_file = tls_ca};
 	size_t max_msg = RPC_DEFAULT_MAX_MSG;
 	if (max_msg < max_payload + (1u << 20))
 		max_msg = max_payload + (1u << 20);
 	struct rpc_server_options so = {
-	        .workers = workers,
-	        .max_msg = max_msg,
-	        .tls = tls,
-	        .name = "queue",
-	};
-	if (rpc_server_create(&so, &srv) != 0 || rpc_server_add(srv, queue_service(q)) != 0)
+	        .workers = workers, .max_msg = max_msg, .tls = common.tls, .name = "queue"};
+	struct httpd_options ho = {
+	        .name = "queue", .metrics = metrics, .ready = queue_ready, .ready_arg = q};
+	if (svcmain_serve(&so, queue_service(q), &rpc_listen, &srv) != 0 ||
+	    svcmain_http(http_listen, &ho, &http) != 0)
 		goto out;
-	for (size_t i = 0; i < rpc_listen.count; i++)
-		if (rpc_server_listen(srv, rpc_listen.items[i]) != 0)
-			goto out;
-	if (rpc_server_start(srv) != 0)
-		goto out;
-	if (http_listen != NULL && http_listen[0] != '\0') {
-		struct httpd_options ho = {
-		        .name = "queue", .metrics = metrics, .ready = queue_ready, .ready_arg = q};
-		int rv = httpd_create(http_listen, &ho, &http);
-		if (rv == 0)
-			rv = httpd_start(http);
-		if (rv != 0) {
-			log_error("cannot serve HTTP on '%s': %s; pick another --http address",
-			          http_listen, strerror(-rv));
-			goto out;
-		}
-	}
 	log_info("serving noetl.Queue on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", data_dir);
-
-	int sig;
-	sigwait(&sigs, &sig);
-	log_info("stopping on signal %d", sig);
+	svcmain_wait(&sigs);
 	status = 0;
 out:
 	httpd_destroy(http);

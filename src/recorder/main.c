@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "recorder.h"
 #include "rpc.h"
+#include "svcmain.h"
 
 static char *data_dir;
 static struct config_list rpc_listen;
@@ -28,9 +29,7 @@ static size_t max_bytes;
 static int64_t retain_every;
 static size_t max_text;
 static size_t max_result;
-static char *log_level;
-static bool log_json;
-static char *tls_cert, *tls_key, *tls_ca;
+static struct svcmain_common common;
 
 static const struct config_option options[] = {
         {"recorder.data-dir", CONFIG_STRING, &data_dir, "noetl-data/recorder",
@@ -56,14 +55,8 @@ static const struct config_option options[] = {
          "log lines, reasons and details longer than this are cut (and flagged)", "max-text", NULL},
         {"recorder.max-result", CONFIG_SIZE, &max_result, "64KiB",
          "execution results longer than this are cut (and flagged)", "max-result", NULL},
-        {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
-         "debug|info|warn|error"},
-        {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
-        {"tls.cert", CONFIG_STRING, &tls_cert, NULL, "PEM certificate for tls+tcp:// listeners",
-         NULL, NULL},
-        {"tls.key", CONFIG_STRING, &tls_key, NULL, "PEM private key of tls.cert", NULL, NULL},
-        {"tls.ca", CONFIG_STRING, &tls_ca, NULL, "PEM CA that client certificates must chain to",
-         NULL, NULL},
+        SVCMAIN_LOG_OPTIONS(&common),
+        SVCMAIN_TLS_SERVER_OPTIONS(&common),
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -78,49 +71,19 @@ static const struct config_spec spec = {
 
 int main(int argc, char **argv)
 {
-	int next;
-	bool help = false;
-	char *err = NULL;
-	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
-		fprintf(stderr, "noetl-recorder: %s\n", err != NULL ? err : "bad configuration");
-		free(err);
-		config_free(options);
-		return 2;
-	}
-	if (help) {
-		config_usage(&spec, stdout);
-		config_free(options);
-		return 0;
-	}
-	if (next < argc) {
-		fprintf(stderr, "noetl-recorder: unexpected argument '%s'; see --help\n",
-		        argv[next]);
-		config_free(options);
-		return 2;
-	}
-	if (retain_every <= 0) {
-		fprintf(stderr, "noetl-recorder: recorder.retention.interval must be positive\n");
-		config_free(options);
-		return 2;
-	}
-	enum log_level lvl = LOG_LEVEL_INFO;
-	log_level_parse(log_level, &lvl);
-	log_setup("recorder", lvl, log_json);
-
-	/* Signals are taken by sigwait below, in this thread only. */
+	int status;
+	if (!svcmain_configure(&spec, &common, "recorder", argc, argv, &status))
+		return status;
+	if (retain_every <= 0)
+		return svcmain_refuse(&spec, "recorder.retention.interval must be positive");
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	svcmain_block_signals(&sigs, false, true);
 
-	int status = 1;
-	struct rpc_tls tls = {.cert_file = tls_cert, .key_file = tls_key, .ca_file = tls_ca};
+	status = 1;
 	struct recorder_config rc = {
 	        .data_dir = data_dir,
 	        .stream_url = stream_listen,
-	        .tls = &tls,
+	        .tls = &common.tls,
 	        .max_age_ms = max_age,
 	        .max_bytes = max_bytes,
 	        .retain_every_ms = retain_every,
@@ -133,33 +96,17 @@ int main(int argc, char **argv)
 	struct httpd *http = NULL;
 	if (recorder_create(&rc, &rec) != 0)
 		goto out;
-	struct rpc_server_options so = {.workers = workers, .tls = tls, .name = "recorder"};
-	if (rpc_server_create(&so, &srv) != 0 || rpc_server_add(srv, recorder_service(rec)) != 0)
+	struct rpc_server_options so = {.workers = workers, .tls = common.tls, .name = "recorder"};
+	struct httpd_options ho = {.name = "recorder"};
+	if (svcmain_serve(&so, recorder_service(rec), &rpc_listen, &srv) != 0 ||
+	    metrics_create(0, &metrics) != 0 || recorder_metrics(rec, metrics) != 0)
 		goto out;
-	for (size_t i = 0; i < rpc_listen.count; i++)
-		if (rpc_server_listen(srv, rpc_listen.items[i]) != 0)
-			goto out;
-	if (rpc_server_start(srv) != 0)
+	ho.metrics = metrics;
+	if (svcmain_http(http_listen, &ho, &http) != 0)
 		goto out;
-	if (metrics_create(0, &metrics) != 0 || recorder_metrics(rec, metrics) != 0)
-		goto out;
-	if (http_listen != NULL && http_listen[0] != '\0') {
-		struct httpd_options ho = {.name = "recorder", .metrics = metrics};
-		int rv = httpd_create(http_listen, &ho, &http);
-		if (rv == 0)
-			rv = httpd_start(http);
-		if (rv != 0) {
-			log_error("cannot serve HTTP on '%s': %s; pick another --http address",
-			          http_listen, strerror(-rv));
-			goto out;
-		}
-	}
 	log_info("serving noetl.Recorder on %s, records on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", stream_listen, data_dir);
-
-	int sig;
-	sigwait(&sigs, &sig);
-	log_info("stopping on signal %d", sig);
+	svcmain_wait(&sigs);
 	status = 0;
 out:
 	httpd_destroy(http);

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "repository.h"
 #include "rpc.h"
+#include "svcmain.h"
 
 static char *data_dir;
 static struct config_list rpc_listen;
@@ -24,9 +25,7 @@ static char *stream_listen;
 static int workers;
 static size_t max_file;
 static char *http_listen;
-static char *log_level;
-static bool log_json;
-static char *tls_cert, *tls_key, *tls_ca;
+static struct svcmain_common common;
 
 static const struct config_option options[] = {
         {"repository.data-dir", CONFIG_STRING, &data_dir, "noetl-data/repository",
@@ -41,14 +40,8 @@ static const struct config_option options[] = {
          "largest file accepted; larger uploads get RESOURCE_EXHAUSTED", "max-file-size", NULL},
         {"repository.http", CONFIG_STRING, &http_listen, NOETL_DEFAULT_REPOSITORY_HTTP_URL,
          "where /healthz, /readyz and /metrics are served (HTTP); empty: nowhere", "http", NULL},
-        {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
-         "debug|info|warn|error"},
-        {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
-        {"tls.cert", CONFIG_STRING, &tls_cert, NULL, "PEM certificate for tls+tcp:// listeners",
-         NULL, NULL},
-        {"tls.key", CONFIG_STRING, &tls_key, NULL, "PEM private key of tls.cert", NULL, NULL},
-        {"tls.ca", CONFIG_STRING, &tls_ca, NULL, "PEM CA that client certificates must chain to",
-         NULL, NULL},
+        SVCMAIN_LOG_OPTIONS(&common),
+        SVCMAIN_TLS_SERVER_OPTIONS(&common),
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -63,44 +56,17 @@ static const struct config_spec spec = {
 
 int main(int argc, char **argv)
 {
-	int next;
-	bool help = false;
-	char *err = NULL;
-	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
-		fprintf(stderr, "noetl-repository: %s\n", err != NULL ? err : "bad configuration");
-		free(err);
-		config_free(options);
-		return 2;
-	}
-	if (help) {
-		config_usage(&spec, stdout);
-		config_free(options);
-		return 0;
-	}
-	if (next < argc) {
-		fprintf(stderr, "noetl-repository: unexpected argument '%s'; see --help\n",
-		        argv[next]);
-		config_free(options);
-		return 2;
-	}
-	enum log_level lvl = LOG_LEVEL_INFO;
-	log_level_parse(log_level, &lvl);
-	log_setup("repository", lvl, log_json);
-
-	/* Signals are taken by sigwait below, in this thread only. */
+	int status;
+	if (!svcmain_configure(&spec, &common, "repository", argc, argv, &status))
+		return status;
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	svcmain_block_signals(&sigs, false, true);
 
-	int status = 1;
-	struct rpc_tls tls = {.cert_file = tls_cert, .key_file = tls_key, .ca_file = tls_ca};
+	status = 1;
 	struct repository_config rc = {
 	        .data_dir = data_dir,
 	        .stream_url = stream_listen,
-	        .tls = &tls,
+	        .tls = &common.tls,
 	        .max_file_bytes = max_file,
 	};
 	struct repository *repo = NULL;
@@ -113,35 +79,19 @@ int main(int argc, char **argv)
 	struct rpc_server_options so = {
 	        .workers = workers,
 	        .max_msg = max_file + (1u << 20),
-	        .tls = tls,
+	        .tls = common.tls,
 	        .name = "repository",
 	};
-	if (rpc_server_create(&so, &srv) != 0 || rpc_server_add(srv, repository_service(repo)) != 0)
+	struct httpd_options ho = {.name = "repository"};
+	if (svcmain_serve(&so, repository_service(repo), &rpc_listen, &srv) != 0 ||
+	    metrics_create(0, &metrics) != 0 || repository_metrics(repo, metrics) != 0)
 		goto out;
-	for (size_t i = 0; i < rpc_listen.count; i++)
-		if (rpc_server_listen(srv, rpc_listen.items[i]) != 0)
-			goto out;
-	if (rpc_server_start(srv) != 0)
+	ho.metrics = metrics;
+	if (svcmain_http(http_listen, &ho, &http) != 0)
 		goto out;
-	if (metrics_create(0, &metrics) != 0 || repository_metrics(repo, metrics) != 0)
-		goto out;
-	if (http_listen != NULL && http_listen[0] != '\0') {
-		struct httpd_options ho = {.name = "repository", .metrics = metrics};
-		int rv = httpd_create(http_listen, &ho, &http);
-		if (rv == 0)
-			rv = httpd_start(http);
-		if (rv != 0) {
-			log_error("cannot serve HTTP on '%s': %s; pick another --http address",
-			          http_listen, strerror(-rv));
-			goto out;
-		}
-	}
 	log_info("serving noetl.Repository on %s, changes on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", stream_listen, data_dir);
-
-	int sig;
-	sigwait(&sigs, &sig);
-	log_info("stopping on signal %d", sig);
+	svcmain_wait(&sigs);
 	status = 0;
 out:
 	httpd_destroy(http);
