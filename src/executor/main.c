@@ -22,9 +22,9 @@
 
 static char *control_url, *repository_url, *queue_url, *recorder_url;
 static char *control_stream, *repository_stream, *http_url, *cache_dir, *runner, *token;
-static int pool, workers, batch, per_tenant;
-static int64_t lease, timeout;
-static size_t memory;
+static int pool, workers, batch, per_tenant, runner_min;
+static int64_t lease, timeout, runner_idle;
+static size_t memory, cache_max;
 static char *log_level;
 static bool log_json;
 
@@ -46,8 +46,16 @@ static const struct config_option options[] = {
         {"executor.cache-dir", CONFIG_STRING, &cache_dir, "noetl-data/executor/cache",
          "compiled modules, by content hash and toolchain (kept across restarts)", "cache-dir",
          NULL},
+        {"executor.cache-max-bytes", CONFIG_SIZE, &cache_max, "1GiB",
+         "compile cache bound: least recently used modules go first (loaded ones stay); 0: no "
+         "bound",
+         NULL, NULL},
         {"executor.runner", CONFIG_STRING, &runner, NULL,
          "the noetl-runner program; default: next to this program", NULL, NULL},
+        {"executor.runner-idle", CONFIG_DURATION, &runner_idle, "60s",
+         "a runner process without work this long is stopped; 0: never", NULL, NULL},
+        {"executor.runner-min", CONFIG_INT, &runner_min, "0",
+         "runner processes that stay however long they are idle", NULL, NULL},
         {"executor.pool", CONFIG_INT, &pool, "0", "runner processes at most; 0: one per core",
          "pool", NULL},
         {"executor.workers", CONFIG_INT, &workers, "0",
@@ -83,6 +91,8 @@ static const struct config_spec spec = {
 
 static _Atomic(struct executor *) running;
 static char kind_events[] = "events", kind_runners[] = "runners";
+static char kind_cache_bytes[] = "cache_bytes", kind_cache_objects[] = "cache_objects",
+            kind_cache_evicted[] = "cache_evicted";
 
 static bool ready(void *arg, char *why, size_t cap)
 {
@@ -107,18 +117,31 @@ static void emit_stats(struct metrics_emitter *e, void *arg)
 	const char *names[] = {"leased", "succeeded", "routed", "failed", "dead", "settle_errors"};
 	double vals[] = {(double)s.leased, (double)s.succeeded, (double)s.routed,
 	                 (double)s.failed, (double)s.dead,      (double)s.settle_errors};
-	if (strcmp(which, "events") == 0) {
+	if (which == kind_events) {
 		for (int i = 0; i < 6; i++) {
 			const char *v[] = {names[i]};
 			metrics_emit(e, v, vals[i]);
 		}
-	} else {
-		const char *r[][1] = {{"spawned"}, {"killed"}, {"crashed"}, {"alive"}};
+	} else if (which == kind_runners) {
+		const char *r[][1] = {{"spawned"}, {"killed"}, {"crashed"}, {"expired"}, {"alive"}};
 		metrics_emit(e, r[0], (double)es.runners_spawned);
 		metrics_emit(e, r[1], (double)es.runners_killed);
 		metrics_emit(e, r[2], (double)es.runners_crashed);
-		metrics_emit(e, r[3], (double)es.runners_alive);
+		metrics_emit(e, r[3], (double)es.runners_expired);
+		metrics_emit(e, r[4], (double)es.runners_alive);
+	} else if (which == kind_cache_bytes) {
+		metrics_emit(e, NULL, (double)es.cache_bytes);
+	} else if (which == kind_cache_objects) {
+		metrics_emit(e, NULL, (double)es.cache_entries);
+	} else {
+		metrics_emit(e, NULL, (double)es.cache_evicted);
 	}
+}
+
+/* executor.runner-idle as the engine takes it: 0 is "never". */
+static uint32_t runner_idle_ms(int64_t ms)
+{
+	return ms <= 0 || ms >= UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
 int main(int argc, char **argv)
@@ -143,6 +166,12 @@ int main(int argc, char **argv)
 		config_free(options);
 		return 2;
 	}
+	if (runner_min < 0 || runner_idle < 0) {
+		fprintf(stderr, "noetl-executor: '%s' must not be negative\n",
+		        runner_min < 0 ? "executor.runner-min" : "executor.runner-idle");
+		config_free(options);
+		return 2;
+	}
 	enum log_level lvl = LOG_LEVEL_INFO;
 	log_level_parse(log_level, &lvl);
 	log_setup("executor", lvl, log_json);
@@ -159,6 +188,15 @@ int main(int argc, char **argv)
 	                 "outcome", METRICS_COUNTER, emit_stats, kind_events);
 	metrics_callback(m, "noetl_executor_runners", "runner processes", "state", METRICS_GAUGE,
 	                 emit_stats, kind_runners);
+	metrics_callback(m, "noetl_executor_compile_cache_bytes",
+	                 "size of the compiled modules in the cache directory", NULL, METRICS_GAUGE,
+	                 emit_stats, kind_cache_bytes);
+	metrics_callback(m, "noetl_executor_compile_cache_objects",
+	                 "compiled modules in the cache directory", NULL, METRICS_GAUGE, emit_stats,
+	                 kind_cache_objects);
+	metrics_callback(m, "noetl_executor_compile_cache_evicted_total",
+	                 "compiled modules removed to keep the cache under its bound", NULL,
+	                 METRICS_COUNTER, emit_stats, kind_cache_evicted);
 	struct httpd *h = NULL;
 	struct httpd_options ho = {.name = "executor", .metrics = m, .ready = ready};
 	if (httpd_create(http_url, &ho, &h) != 0 || httpd_start(h) != 0) {
@@ -180,7 +218,10 @@ int main(int argc, char **argv)
 	        .engine = {.cache_dir = cache_dir,
 	                   .runner_path = runner,
 	                   .pool_size = (unsigned)pool,
-	                   .limits = {.memory_bytes = memory, .timeout_ms = (uint32_t)timeout}},
+	                   .limits = {.memory_bytes = memory, .timeout_ms = (uint32_t)timeout},
+	                   .cache_max_bytes = cache_max ? (uint64_t)cache_max : UINT64_MAX,
+	                   .runner_idle_ms = runner_idle_ms(runner_idle),
+	                   .runner_min = (unsigned)runner_min},
 	        .workers = (unsigned)workers,
 	        .batch = (unsigned)batch,
 	        .per_tenant = (unsigned)per_tenant,
