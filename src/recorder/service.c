@@ -161,6 +161,22 @@ static void h_record(Noetl__Recorder_Service *svc, const Noetl__RecordRequest *i
 
 /* --- queries ---------------------------------------------------------------- */
 
+/*
+ * Fails call for a query's store error rc, if any: a bad query (-EINVAL,
+ * why says what; NULL: "bad query") is the caller's INVALID_ARGUMENT, the
+ * rest as fail_errno says. Frees why. True if the call failed.
+ */
+static bool query_failed(void *call, int rc, char *why, const char *what)
+{
+	if (rc == -EINVAL)
+		rpc_fail(call, NOETL__STATUS__INVALID_ARGUMENT, "%s",
+		         why != NULL ? why : "bad query");
+	else if (rc != 0)
+		fail_errno(call, rc, what);
+	free(why);
+	return rc != 0;
+}
+
 static void h_query_executions(Noetl__Recorder_Service *svc, const Noetl__ExecutionQuery *in,
                                Noetl__ExecutionsReply_Closure done, void *call)
 {
@@ -202,16 +218,8 @@ static void h_query_executions(Noetl__Recorder_Service *svc, const Noetl__Execut
 	char *why = NULL;
 	int rc = recorder_store_executions(r->store, in, in->all_tenants ? NULL : tenant, &reply,
 	                                   &why);
-	if (rc == -EINVAL) {
-		rpc_fail(call, NOETL__STATUS__INVALID_ARGUMENT, "%s",
-		         why != NULL ? why : "bad query");
-		free(why);
+	if (query_failed(call, rc, why, "querying executions"))
 		goto failed;
-	}
-	if (rc != 0) {
-		fail_errno(call, rc, "querying executions");
-		goto failed;
-	}
 	done(reply, call);
 	protobuf_c_message_free_unpacked(&reply->base, NULL);
 	return;
@@ -245,16 +253,8 @@ static void h_query_logs(Noetl__Recorder_Service *svc, const Noetl__LogQuery *in
 	Noetl__LogsReply *reply = NULL;
 	char *why = NULL;
 	int rc = recorder_store_logs(r->store, in, tenant, &reply, &why);
-	if (rc == -EINVAL) {
-		rpc_fail(call, NOETL__STATUS__INVALID_ARGUMENT, "%s",
-		         why != NULL ? why : "bad query");
-		free(why);
+	if (query_failed(call, rc, why, "querying logs"))
 		goto failed;
-	}
-	if (rc != 0) {
-		fail_errno(call, rc, "querying logs");
-		goto failed;
-	}
 	done(reply, call);
 	protobuf_c_message_free_unpacked(&reply->base, NULL);
 	return;

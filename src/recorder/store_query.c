@@ -247,6 +247,75 @@ static const ProtobufCBinaryData *page_cursor(const Noetl__Page *p)
 	return p != NULL ? &p->cursor : &no_cursor;
 }
 
+/*
+ * Handles one entry of a page walk: reads the record behind it and adds it
+ * to got (adding its packed size to *bytes) if it passes the query q's
+ * filters. 0 (kept or skipped) or -errno.
+ */
+typedef int (*page_entry_fn)(struct recorder_store *s, const void *q, const char *tenant,
+                             const struct walk *w, uint64_t rev, const uint8_t *val, size_t vlen,
+                             struct pvec *got, size_t *bytes);
+
+/* One page of a query's answer. */
+struct page {
+	struct pvec got;                 /* protobuf messages, owned */
+	uint64_t revision;               /* the head the page was read at */
+	ProtobufCBinaryData next_cursor; /* malloc'ed; empty on the last page */
+};
+
+static void page_release(struct page *pg)
+{
+	for (size_t i = 0; i < pg->got.n; i++)
+		protobuf_c_message_free_unpacked(pg->got.v[i], NULL);
+	free(pg->got.v);
+	free(pg->next_cursor.data);
+}
+
+/*
+ * Reads one page of a query over the walk w (prefix set; lo/hi as
+ * walk_open takes them): from the request's cursor, until the request's
+ * limit or the call's byte and scan budgets, each entry through fn. Every
+ * query that pages shares this, so they stop and resume alike. 0 with *out
+ * filled (the caller owns it), or -errno (-EINVAL with *why for a bad
+ * cursor).
+ */
+static int walk_page(struct recorder_store *s, struct walk *w, const uint8_t *lo, const uint8_t *hi,
+                     const Noetl__Page *page, page_entry_fn fn, const void *q, const char *tenant,
+                     struct page *out, char **why)
+{
+	int rc = walk_open(s, w, lo, hi, page_cursor(page), why);
+	if (rc != 0)
+		return rc;
+	uint32_t limit = page_limit(page);
+	struct page pg = {.got = {0}};
+	size_t bytes = 0;
+	bool started = false, more = false;
+	uint64_t rev;
+	const uint8_t *val;
+	size_t vlen;
+	while (rc == 0 && walk_next(w, &started, &rev, &val, &vlen)) {
+		rc = fn(s, q, tenant, w, rev, val, vlen, &pg.got, &bytes);
+		if (rc == 0 &&
+		    (pg.got.n >= limit || bytes >= BYTE_BUDGET || w->scanned >= SCAN_BUDGET)) {
+			more = walk_peek(w, &started);
+			break;
+		}
+	}
+	if (rc == 0)
+		rc = kv_iter_status(w->it);
+	kv_iter_destroy(w->it);
+	w->it = NULL;
+	if (rc == 0 && more)
+		rc = cursor_make(w, &pg.next_cursor);
+	if (rc != 0) {
+		page_release(&pg);
+		return rc;
+	}
+	pg.revision = w->head;
+	*out = pg;
+	return 0;
+}
+
 /* True if exec status passes the query's status filter. */
 static bool status_ok(const Noetl__ExecutionQuery *q, int status)
 {
@@ -311,10 +380,11 @@ static void time_bounds(int64_t from, int64_t to, uint8_t lo[16], uint8_t hi[16]
 
 /* Handles one entry of an executions walk: reads the record and adds it to
  * got if it passes the filters. */
-static int exec_entry(struct recorder_store *s, const Noetl__ExecutionQuery *q, const char *tenant,
+static int exec_entry(struct recorder_store *s, const void *query, const char *tenant,
                       const struct walk *w, uint64_t rev, const uint8_t *val, size_t vlen,
                       struct pvec *got, size_t *bytes)
 {
+	const Noetl__ExecutionQuery *q = query;
 	if (w->tag == CT_EVEXEC && (vlen < 1 || val[0] != RK_EXEC))
 		return 0;
 	if (w->tag == CT_ALL && (vlen < 1 || !status_ok(q, val[0])))
@@ -352,57 +422,31 @@ int recorder_store_executions(struct recorder_store *s, const Noetl__ExecutionQu
 	const uint8_t *plo = NULL, *phi = NULL;
 	if (w.slen == 16)
 		time_bounds(q->from_ms, q->to_ms, lo, hi, &plo, &phi);
-	int rc = walk_open(s, &w, plo, phi, page_cursor(q->page), why);
+	struct page pg;
+	int rc = walk_page(s, &w, plo, phi, q->page, exec_entry, q, tenant, &pg, why);
 	if (rc != 0)
 		return rc;
-
-	uint32_t limit = page_limit(q->page);
-	struct pvec got = {0};
-	size_t bytes = 0;
-	bool started = false, more = false;
-	uint64_t rev;
-	const uint8_t *val;
-	size_t vlen;
-	while (rc == 0 && walk_next(&w, &started, &rev, &val, &vlen)) {
-		rc = exec_entry(s, q, tenant, &w, rev, val, vlen, &got, &bytes);
-		if (rc == 0 &&
-		    (got.n >= limit || bytes >= BYTE_BUDGET || w.scanned >= SCAN_BUDGET)) {
-			more = walk_peek(&w, &started);
-			break;
-		}
+	Noetl__ExecutionsReply *r = malloc(sizeof(*r));
+	if (r == NULL) {
+		page_release(&pg);
+		return -ENOMEM;
 	}
-	if (rc == 0)
-		rc = kv_iter_status(w.it);
-	kv_iter_destroy(w.it);
-
-	Noetl__ExecutionsReply *r = NULL;
-	if (rc == 0 && (r = malloc(sizeof(*r))) == NULL)
-		rc = -ENOMEM;
-	if (rc == 0) {
-		noetl__executions_reply__init(r);
-		r->revision = w.head;
-		r->executions = (Noetl__Execution **)got.v;
-		r->n_executions = got.n;
-		got = (struct pvec){0};
-		if (more && cursor_make(&w, &r->next_cursor) != 0) {
-			protobuf_c_message_free_unpacked(&r->base, NULL);
-			rc = -ENOMEM;
-		}
-	}
-	for (size_t i = 0; i < got.n; i++)
-		noetl__execution__free_unpacked(got.v[i], NULL);
-	free(got.v);
-	if (rc == 0)
-		*out = r;
-	return rc;
+	noetl__executions_reply__init(r);
+	r->revision = pg.revision;
+	r->executions = (Noetl__Execution **)pg.got.v;
+	r->n_executions = pg.got.n;
+	r->next_cursor = pg.next_cursor;
+	*out = r;
+	return 0;
 }
 
 /* --- logs ----------------------------------------------------------------- */
 
-static int log_entry(struct recorder_store *s, const Noetl__LogQuery *q, const char *tenant,
+static int log_entry(struct recorder_store *s, const void *query, const char *tenant,
                      const struct walk *w, uint64_t rev, const uint8_t *val, size_t vlen,
                      struct pvec *got, size_t *bytes)
 {
+	const Noetl__LogQuery *q = query;
 	if (w->slen == 8) {
 		/* 'e' value: kind, level */
 		if (vlen < 2 || val[0] != RK_LOG || val[1] < (uint8_t)q->min_level)
@@ -458,49 +502,22 @@ int recorder_store_logs(struct recorder_store *s, const Noetl__LogQuery *q, cons
 	w.desc = q->newest_first;
 	if (w.desc)
 		w.tag = w.tag == CT_LOGS ? CT_LOGS_DESC : CT_EVLOGS_DESC;
-	int rc = walk_open(s, &w, plo, NULL, page_cursor(q->page), why);
+	struct page pg;
+	int rc = walk_page(s, &w, plo, NULL, q->page, log_entry, q, tenant, &pg, why);
 	if (rc != 0)
 		return rc;
-
-	uint32_t limit = page_limit(q->page);
-	struct pvec got = {0};
-	size_t bytes = 0;
-	bool started = false, more = false;
-	uint64_t rev;
-	const uint8_t *val;
-	size_t vlen;
-	while (rc == 0 && walk_next(&w, &started, &rev, &val, &vlen)) {
-		rc = log_entry(s, q, tenant, &w, rev, val, vlen, &got, &bytes);
-		if (rc == 0 &&
-		    (got.n >= limit || bytes >= BYTE_BUDGET || w.scanned >= SCAN_BUDGET)) {
-			more = walk_peek(&w, &started);
-			break;
-		}
+	Noetl__LogsReply *r = malloc(sizeof(*r));
+	if (r == NULL) {
+		page_release(&pg);
+		return -ENOMEM;
 	}
-	if (rc == 0)
-		rc = kv_iter_status(w.it);
-	kv_iter_destroy(w.it);
-
-	Noetl__LogsReply *r = NULL;
-	if (rc == 0 && (r = malloc(sizeof(*r))) == NULL)
-		rc = -ENOMEM;
-	if (rc == 0) {
-		noetl__logs_reply__init(r);
-		r->revision = w.head;
-		r->lines = (Noetl__LogLine **)got.v;
-		r->n_lines = got.n;
-		got = (struct pvec){0};
-		if (more && cursor_make(&w, &r->next_cursor) != 0) {
-			protobuf_c_message_free_unpacked(&r->base, NULL);
-			rc = -ENOMEM;
-		}
-	}
-	for (size_t i = 0; i < got.n; i++)
-		noetl__log_line__free_unpacked(got.v[i], NULL);
-	free(got.v);
-	if (rc == 0)
-		*out = r;
-	return rc;
+	noetl__logs_reply__init(r);
+	r->revision = pg.revision;
+	r->lines = (Noetl__LogLine **)pg.got.v;
+	r->n_lines = pg.got.n;
+	r->next_cursor = pg.next_cursor;
+	*out = r;
+	return 0;
 }
 
 /* --- timelines ------------------------------------------------------------ */
