@@ -212,6 +212,9 @@ static int fire(struct control *c, const struct schedule_entry *e, int64_t tick,
 	it.retry = e->has_retry ? (Noetl__RetryPolicy *)&e->retry : NULL;
 	it.trace_id = trace;
 	it.enqueued_ms = now;
+	/* The head is at least the revision that declared the schedule: an
+	 * executor behind it waits for its definitions instead of failing. */
+	it.definition_revision = control_revision(c);
 	Noetl__Item *items[1] = {&it};
 	Noetl__EnqueueRequest req = NOETL__ENQUEUE_REQUEST__INIT;
 	req.items = items;

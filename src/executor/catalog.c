@@ -1,9 +1,10 @@
 /*
- * catalog: the executor's live view of job definitions. See defs.h.
+ * catalog: the executor's live view of job definitions. See catalog.h.
  */
 #include "catalog.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,12 +27,17 @@ struct modslot {
 	char *name;
 	uint32_t version;   /* repository version loaded; 0 if none */
 	bool transient;     /* the last failure may go away by itself */
-	struct modref *cur; /* current module; never NULL once created */
+	bool refetch;       /* a new version arrived while it was being prepared */
+	struct modref *cur; /* current module; NULL while it is first prepared */
 };
 
+/* A deployed package. While an update prepares its modules, the package is
+ * listed twice: the old version (ready) and the new one (not ready). */
 struct pkg {
 	char *tenant;
 	Noetl__Package *p; /* owned (unpacked copy) */
+	uint64_t revision; /* Control revision that deployed this version */
+	bool ready;        /* its modules are prepared (or failed for good) */
 };
 
 struct catalog {
@@ -158,45 +164,60 @@ static void release_unused_locked(struct catalog *d)
 	}
 }
 
+/* The slot of tenant/name, made (empty: preparing) if there is none. */
+static struct modslot *slot_locked(struct catalog *d, const char *tenant, const char *name)
+{
+	struct modslot *s = find_mod(d, tenant, name);
+	if (s != NULL)
+		return s;
+	struct modslot *n = realloc(d->mods, (d->nmods + 1) * sizeof(*d->mods));
+	if (n == NULL)
+		abort();
+	d->mods = n;
+	s = &d->mods[d->nmods++];
+	memset(s, 0, sizeof(*s));
+	s->tenant = util_xstrdup(tenant);
+	s->name = util_xstrdup(name);
+	return s;
+}
+
 /* Installs a freshly prepared module for tenant/name, replacing the old. */
 static void install_mod_locked(struct catalog *d, const char *tenant, const char *name,
                                struct modref *m, uint32_t version, bool transient)
 {
-	struct modslot *s = find_mod(d, tenant, name);
-	if (s == NULL) {
-		struct modslot *n = realloc(d->mods, (d->nmods + 1) * sizeof(*d->mods));
-		if (n == NULL)
-			abort();
-		d->mods = n;
-		s = &d->mods[d->nmods++];
-		memset(s, 0, sizeof(*s));
-		s->tenant = util_xstrdup(tenant);
-		s->name = util_xstrdup(name);
-	} else {
-		modref_put_locked(d, s->cur);
-	}
+	struct modslot *s = slot_locked(d, tenant, name);
+	modref_put_locked(d, s->cur);
 	s->cur = m;
 	s->version = version;
 	s->transient = transient;
 }
 
-/* Makes sure every module of p is prepared (compiling outside the lock). */
+/* Makes sure every module of p is prepared (compiling outside the lock).
+ * Slots of modules not seen before were made empty by the caller, so that
+ * lookups meanwhile know the module is being prepared. */
 static void prepare_package(struct catalog *d, const char *tenant, const Noetl__Package *p)
 {
 	for (size_t r = 0; r < p->n_runtimes; r++) {
 		const char *name = p->runtimes[r]->module_ref;
-		pthread_mutex_lock(&d->mu);
-		struct modslot *s = find_mod(d, tenant, name);
-		bool have = s != NULL && !s->transient;
-		pthread_mutex_unlock(&d->mu);
-		if (have)
-			continue;
-		uint32_t version;
-		bool transient;
-		struct modref *m = fetch_and_prepare(d, tenant, name, &version, &transient);
-		pthread_mutex_lock(&d->mu);
-		install_mod_locked(d, tenant, name, m, version, transient);
-		pthread_mutex_unlock(&d->mu);
+		for (;;) {
+			pthread_mutex_lock(&d->mu);
+			struct modslot *s = find_mod(d, tenant, name);
+			bool have = s != NULL && s->cur != NULL && !s->transient && !s->refetch;
+			if (s != NULL)
+				s->refetch = false;
+			pthread_mutex_unlock(&d->mu);
+			if (have)
+				break;
+			uint32_t version;
+			bool transient;
+			struct modref *m = fetch_and_prepare(d, tenant, name, &version, &transient);
+			pthread_mutex_lock(&d->mu);
+			install_mod_locked(d, tenant, name, m, version, transient);
+			bool again = find_mod(d, tenant, name)->refetch;
+			pthread_mutex_unlock(&d->mu);
+			if (!again)
+				break; /* else: a newer file arrived while this one compiled */
+		}
 	}
 }
 
@@ -214,10 +235,13 @@ static Noetl__Package *copy_package(const Noetl__Package *p)
 	return c;
 }
 
-static void remove_package_locked(struct catalog *d, const char *tenant, const char *id)
+/* Removes tenant's package id (NULL: every package of tenant), every
+ * version of it, or only the versions other than keep. */
+static void remove_package_locked(struct catalog *d, const char *tenant, const char *id,
+                                  const Noetl__Package *keep)
 {
 	for (size_t i = 0; i < d->npkgs; i++) {
-		if (strcmp(d->pkgs[i].tenant, tenant) == 0 &&
+		if (strcmp(d->pkgs[i].tenant, tenant) == 0 && d->pkgs[i].p != keep &&
 		    (id == NULL || strcmp(d->pkgs[i].p->id, id) == 0)) {
 			free(d->pkgs[i].tenant);
 			noetl__package__free_unpacked(d->pkgs[i].p, NULL);
@@ -227,19 +251,35 @@ static void remove_package_locked(struct catalog *d, const char *tenant, const c
 	}
 }
 
-static void put_package(struct catalog *d, const char *tenant, const Noetl__Package *p)
+/*
+ * Deploys (or updates) tenant's package p of Control revision rev. The new
+ * version is listed at once, not ready, beside the old version if any, and
+ * its new modules get empty slots: lookups then know that its events are
+ * coming and wait for them instead of failing them as unknown. Its modules
+ * are prepared (compiled) next, outside the lock; then the new version
+ * replaces the old one. Only the control stream's thread (and
+ * catalog_create before it starts) deploys, so two deploys never overlap.
+ */
+static void put_package(struct catalog *d, const char *tenant, const Noetl__Package *p,
+                        uint64_t rev)
 {
-	prepare_package(d, tenant, p);
 	Noetl__Package *c = copy_package(p);
 	pthread_mutex_lock(&d->mu);
-	remove_package_locked(d, tenant, p->id);
 	struct pkg *n = realloc(d->pkgs, (d->npkgs + 1) * sizeof(*d->pkgs));
 	if (n == NULL)
 		abort();
 	d->pkgs = n;
-	d->pkgs[d->npkgs].tenant = util_xstrdup(tenant);
-	d->pkgs[d->npkgs].p = c;
+	d->pkgs[d->npkgs] = (struct pkg){.tenant = util_xstrdup(tenant), .p = c, .revision = rev};
 	d->npkgs++;
+	for (size_t r = 0; r < c->n_runtimes; r++)
+		slot_locked(d, tenant, c->runtimes[r]->module_ref);
+	pthread_mutex_unlock(&d->mu);
+	prepare_package(d, tenant, c);
+	pthread_mutex_lock(&d->mu);
+	remove_package_locked(d, tenant, c->id, c);
+	for (size_t i = 0; i < d->npkgs; i++)
+		if (d->pkgs[i].p == c)
+			d->pkgs[i].ready = true;
 	release_unused_locked(d);
 	pthread_mutex_unlock(&d->mu);
 }
@@ -256,7 +296,7 @@ static int apply_control(void *arg, const Noetl__Change *chg)
 		switch (dc->kind) {
 		case NOETL__DEFINITION_CHANGE__KIND__PACKAGE_DEPLOYED:
 			if (dc->package != NULL) {
-				put_package(d, dc->tenant, dc->package);
+				put_package(d, dc->tenant, dc->package, chg->revision);
 				log_info("executor: package '%s' of tenant '%s' is live (revision "
 				         "%llu)",
 				         dc->package->id, dc->tenant,
@@ -270,7 +310,8 @@ static int apply_control(void *arg, const Noetl__Change *chg)
 			        d, dc->tenant,
 			        dc->kind == NOETL__DEFINITION_CHANGE__KIND__TENANT_REMOVED
 			                ? NULL
-			                : dc->package_id);
+			                : dc->package_id,
+			        NULL);
 			release_unused_locked(d);
 			pthread_mutex_unlock(&d->mu);
 			break;
@@ -297,7 +338,10 @@ static int apply_repository(void *arg, const Noetl__Change *chg)
 	const char *tenant = fc->info->tenant, *name = fc->info->name;
 	pthread_mutex_lock(&d->mu);
 	struct modslot *s = find_mod(d, tenant, name);
-	bool wanted = s != NULL && (s->cur->pub.mod == NULL || fc->info->version > s->version);
+	bool wanted = s != NULL && s->cur != NULL &&
+	              (s->cur->pub.mod == NULL || fc->info->version > s->version);
+	if (s != NULL && s->cur == NULL)
+		s->refetch = true; /* being prepared: prepare_package fetches it again */
 	pthread_mutex_unlock(&d->mu);
 	if (wanted) {
 		uint32_t version;
@@ -357,7 +401,7 @@ int catalog_create(const struct catalog_config *cfg, struct catalog **out, char 
 	}
 	Noetl__Snapshot *snap = (Noetl__Snapshot *)out_snap;
 	for (size_t i = 0; i < snap->n_packages; i++)
-		put_package(d, snap->packages[i]->tenant, snap->packages[i]);
+		put_package(d, snap->packages[i]->tenant, snap->packages[i], snap->revision);
 	d->revision = snap->revision;
 	uint64_t crev = snap->revision;
 	protobuf_c_message_free_unpacked(out_snap, NULL);
@@ -434,42 +478,100 @@ static const Noetl__RuntimeDef *find_runtime(const Noetl__Package *p, const char
 	return NULL;
 }
 
-int catalog_lookup(struct catalog *d, const char *tenant, const char *event,
-                   struct catalog_event **out)
+/* False if version i of a package must not serve an item accepted at
+ * definition revision rev: an older version while a newer one is being
+ * prepared, once the item was accepted under the newer one (rev 0: unknown,
+ * the older version serves). */
+static bool serves_locked(const struct catalog *d, size_t i, uint64_t rev)
 {
-	pthread_mutex_lock(&d->mu);
-	const Noetl__Package *pkg = NULL;
-	const Noetl__EventDef *ev = NULL;
-	const Noetl__ResultDef *res = NULL;
-	/* Job events first: a result event that repeats a job's event id is how
-	 * a workflow chains to that job, whose result then routes onwards
-	 * (docs/jobs.md); a result event found first would end the chain. */
-	for (int pass = 0; pass < 2 && ev == NULL; pass++) {
-		for (size_t i = 0; i < d->npkgs && ev == NULL; i++) {
-			if (strcmp(d->pkgs[i].tenant, tenant) != 0)
+	const struct pkg *a = &d->pkgs[i];
+	if (!a->ready || rev == 0)
+		return true;
+	for (size_t k = 0; k < d->npkgs; k++) {
+		const struct pkg *b = &d->pkgs[k];
+		if (k != i && !b->ready && b->revision <= rev &&
+		    strcmp(b->tenant, a->tenant) == 0 && strcmp(b->p->id, a->p->id) == 0)
+			return false;
+	}
+	return true;
+}
+
+/* Finds tenant's event among the package versions that are ready (ready:
+ * true) or not; job events first: a result event that repeats a job's event
+ * id is how a workflow chains to that job, whose result then routes onwards
+ * (docs/jobs.md); a result event found first would end the chain. */
+static const Noetl__EventDef *find_event_locked(const struct catalog *d, const char *tenant,
+                                                const char *event, uint64_t rev, bool ready,
+                                                const struct pkg **pkg,
+                                                const Noetl__ResultDef **res)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < d->npkgs; i++) {
+			if (d->pkgs[i].ready != ready || strcmp(d->pkgs[i].tenant, tenant) != 0 ||
+			    !serves_locked(d, i, rev))
 				continue;
 			const Noetl__Package *p = d->pkgs[i].p;
-			for (size_t j = 0; j < p->n_jobs && ev == NULL; j++) {
+			for (size_t j = 0; j < p->n_jobs; j++) {
 				const Noetl__JobDef *job = p->jobs[j];
 				const Noetl__EventDef *cands[3] = {
 				        job->event, job->result != NULL ? job->result->ok : NULL,
 				        job->result != NULL ? job->result->error : NULL};
-				for (int k = pass == 0 ? 0 : 1;
-				     k < (pass == 0 ? 1 : 3) && ev == NULL; k++) {
+				for (int k = pass == 0 ? 0 : 1; k < (pass == 0 ? 1 : 3); k++) {
 					if (cands[k] != NULL && strcmp(cands[k]->id, event) == 0) {
-						ev = cands[k];
-						pkg = p;
+						*pkg = &d->pkgs[i];
 						/* only the job's own event routes its results */
-						res = k == 0 ? job->result : NULL;
+						*res = k == 0 ? job->result : NULL;
+						return cands[k];
 					}
 				}
 			}
 		}
 	}
+	return NULL;
+}
+
+static char *why_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *why_printf(const char *fmt, ...)
+{
+	char buf[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return util_xstrdup(buf);
+}
+
+int catalog_lookup(struct catalog *d, const char *tenant, const char *event, uint64_t revision,
+                   struct catalog_event **out, char **why)
+{
+	pthread_mutex_lock(&d->mu);
+	const struct pkg *pk = NULL;
+	const Noetl__ResultDef *res = NULL;
+	const Noetl__EventDef *ev = find_event_locked(d, tenant, event, revision, true, &pk, &res);
 	if (ev == NULL) {
+		int rc = -ENOENT;
+		char *w = NULL;
+		if (find_event_locked(d, tenant, event, revision, false, &pk, &res) != NULL) {
+			rc = -EAGAIN;
+			w = why_printf("waiting for package '%s' (revision %llu) to compile its "
+			               "modules",
+			               pk->p->id, (unsigned long long)pk->revision);
+		} else if (revision > d->revision) {
+			rc = -ESTALE;
+			w = why_printf("event '%s' is not known yet: definitions at revision %llu, "
+			               "executor at %llu",
+			               event, (unsigned long long)revision,
+			               (unsigned long long)d->revision);
+		}
 		pthread_mutex_unlock(&d->mu);
-		return -ENOENT;
+		if (why != NULL)
+			*why = w;
+		else
+			free(w);
+		return rc;
 	}
+	const Noetl__Package *pkg = pk->p;
+	uint64_t at = d->revision;
 	const Noetl__RuntimeDef *rt = find_runtime(pkg, ev->runtime);
 	struct catalog_event *e = calloc(1, sizeof(*e));
 	if (e == NULL)
@@ -494,10 +596,24 @@ int catalog_lookup(struct catalog *d, const char *tenant, const char *event,
 	}
 	e->retry = copy_retry(ev->retry, rt != NULL ? rt->retry : NULL);
 	struct modslot *s = rt != NULL ? find_mod(d, tenant, rt->module_ref) : NULL;
+	if (s != NULL && s->cur == NULL) {
+		/* Not expected (a ready version's modules are prepared), but a
+		 * module being prepared is waited for, never run or failed. */
+		char *w = why_printf("waiting for module '%s' of package '%s' to compile", s->name,
+		                     pkg->id);
+		pthread_mutex_unlock(&d->mu);
+		catalog_event_free(d, e);
+		if (why != NULL)
+			*why = w;
+		else
+			free(w);
+		return -EAGAIN;
+	}
 	if (s != NULL) {
 		s->cur->refs++;
 		e->module = &s->cur->pub;
 	}
+	e->revision = at;
 	pthread_mutex_unlock(&d->mu);
 	*out = e;
 	return 0;
@@ -568,7 +684,7 @@ unsigned catalog_modules(struct catalog *d)
 	pthread_mutex_lock(&d->mu);
 	unsigned n = 0;
 	for (size_t i = 0; i < d->nmods; i++)
-		n += d->mods[i].cur->pub.mod != NULL;
+		n += d->mods[i].cur != NULL && d->mods[i].cur->pub.mod != NULL;
 	pthread_mutex_unlock(&d->mu);
 	return n;
 }

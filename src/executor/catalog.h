@@ -11,6 +11,16 @@
  * started with (handles are reference counted). A module no package uses
  * any more is released.
  *
+ * A deploy lists the package at once, not ready, with empty slots for the
+ * modules not seen before, and compiles them next; catalog_lookup reports
+ * its events as -EAGAIN meanwhile, so they wait instead of failing as
+ * unknown. An update keeps the old version listed (ready) beside the new
+ * one until the new one's modules are prepared: items accepted before the
+ * update (Item.definition_revision below the update's revision, or 0) run
+ * on the old version, items accepted under the new definitions wait for
+ * them. An event no version declares, of an item accepted at a revision
+ * the catalog has not applied yet, is -ESTALE (wait), not unknown.
+ *
  * A module that fails to fetch or compile is remembered with the reason, so
  * its events fail with that reason instead of waiting; it is tried again
  * when its file or package changes, and a fetch that failed because the
@@ -48,7 +58,8 @@ struct catalog_event {
 	Noetl__EventDef *error;    /* follow-up event for non-zero codes, or NULL */
 	Noetl__RetryPolicy *retry; /* policy of the follow-ups (event's, else runtime's) */
 	Noetl__RetryPolicy *ok_retry, *error_retry;
-	struct catalog_module *module; /* held: release with catalog_event_release */
+	struct catalog_module *module; /* held: release with catalog_event_free */
+	uint64_t revision;             /* Control revision of the catalog at the lookup */
 };
 
 struct catalog_config {
@@ -70,12 +81,21 @@ void catalog_destroy(struct catalog *d);
 
 /*
  * Finds the definition of tenant's event (a job's event, or a result event
- * declared under a job's result). On success *out is a copy the caller owns
- * (free with catalog_event_free), holding a reference on the module. -ENOENT if
- * no deployed package declares it.
+ * declared under a job's result) for an item accepted under Control
+ * revision `revision` (Item.definition_revision; 0: unknown). On success
+ * *out is a copy the caller owns (free with catalog_event_free), holding a
+ * reference on the module. Errors:
+ *   -EAGAIN: the event's package version is still preparing (compiling) its
+ *            modules: the item should wait, not run or fail;
+ *   -ESTALE: no package declares it, but the item was accepted at a
+ *            revision this catalog has not applied yet: it should wait;
+ *   -ENOENT: no deployed package declares it at a revision at least the
+ *            item's: the event is unknown.
+ * On -EAGAIN and -ESTALE *why (if why is not NULL) gets a malloc'ed
+ * sentence saying what is waited for; on other results it is untouched.
  */
-int catalog_lookup(struct catalog *d, const char *tenant, const char *event,
-                   struct catalog_event **out);
+int catalog_lookup(struct catalog *d, const char *tenant, const char *event, uint64_t revision,
+                   struct catalog_event **out, char **why);
 void catalog_event_free(struct catalog *d, struct catalog_event *e);
 
 /* Re-fetches modules whose fetch failed for a transient reason. */

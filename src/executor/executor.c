@@ -31,15 +31,29 @@ struct executor {
 	pthread_t *threads;
 	unsigned nthreads;
 	atomic_bool stop;
-	atomic_bool paused; /* executor_pause: lease nothing new */
-	atomic_ullong leased, succeeded, routed, failed, dead, settle_errors;
+	atomic_bool paused;          /* executor_pause: lease nothing new */
+	atomic_llong release_logged; /* monotonic ms of the last "released" log line */
+	atomic_ullong leased, succeeded, routed, failed, dead, settle_errors, released;
 };
+
+/*
+ * An item whose definitions are not ready here yet (its package is still
+ * compiling, or it was accepted under definitions this executor has not
+ * applied) is given back unrun with a Nack release: no attempt is counted
+ * and it is leased again after RELEASE_DELAY_MS. Only a revision gap that
+ * lasts RELEASE_STALE_MAX_MS after the item was accepted ends the wait (a
+ * Control whose revisions went back, or a stream that never catches up):
+ * the item then fails as unknown and its retry policy applies.
+ */
+#define RELEASE_DELAY_MS     250
+#define RELEASE_STALE_MAX_MS (10 * 60 * 1000)
 
 /* One leased item on its way through a batch. */
 struct job {
 	Noetl__Leased *l;          /* borrowed from the lease reply */
 	struct catalog_event *def; /* NULL if the event is unknown */
 	char *reason;              /* failure before running (owned) */
+	char *wait;                /* why it is released unrun, or NULL (owned) */
 	struct engine_result *res; /* borrowed from a results array */
 	bool ran;
 	bool ack;            /* settle by ack (else nack) */
@@ -128,6 +142,7 @@ static Noetl__Item *make_followup(const Noetl__Item *it, const struct catalog_ev
 	f->parent_id = util_xstrdup(it->id);
 	f->trace_id = util_xstrdup(it->trace_id);
 	f->enqueued_ms = util_now_ms();
+	f->definition_revision = def->revision;
 	return f;
 }
 
@@ -152,8 +167,8 @@ static void free_followup(Noetl__Item *f)
 static void decide(struct job *j)
 {
 	const Noetl__Item *it = j->l->item;
-	if (j->reason != NULL)
-		return; /* failed before running: nack */
+	if (j->reason != NULL || j->wait != NULL)
+		return; /* failed or released before running: nack */
 	const struct engine_result *res = j->res;
 	if (res->status == ENGINE_OK) {
 		j->ack = true;
@@ -199,12 +214,13 @@ static void run_jobs(struct executor *ex, struct job *jobs, size_t n, struct run
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		struct job *a = &jobs[i];
-		if (a->ran || a->reason != NULL)
+		if (a->ran || a->reason != NULL || a->wait != NULL)
 			continue;
 		size_t k = 0;
 		for (size_t m = i; m < n; m++) {
 			struct job *b = &jobs[m];
-			if (b->ran || b->reason != NULL || b->def->module != a->def->module ||
+			if (b->ran || b->reason != NULL || b->wait != NULL ||
+			    b->def->module != a->def->module ||
 			    strcmp(b->def->function, a->def->function) != 0 ||
 			    b->def->memory_limit != a->def->memory_limit ||
 			    b->def->timeout_ms != a->def->timeout_ms)
@@ -277,9 +293,25 @@ static Noetl__ExecStatus exec_status(const struct job *j)
 	return NOETL__EXEC_STATUS__EXEC_FAILED;
 }
 
+/* A released job: no execution, one timeline step saying why it waits. */
+static void record_release(struct executor *ex, struct job *j)
+{
+	const Noetl__Item *it = j->l->item;
+	if (j->outcome == NULL || j->outcome->status != NOETL__STATUS__OK)
+		return; /* not settled: the lease will expire and it comes back */
+	char detail[1200];
+	snprintf(detail, sizeof(detail), "not run, attempt not counted: %s; ready again at %lld",
+	         j->wait, (long long)j->outcome->retry_at_ms);
+	timeline(ex, it, NOETL__TIMELINE_KIND__TL_RETRIED, it->attempt, detail, NULL, NULL);
+}
+
 static void record_job(struct executor *ex, struct job *j)
 {
 	const Noetl__Item *it = j->l->item;
+	if (j->wait != NULL) {
+		record_release(ex, j);
+		return;
+	}
 	Noetl__Execution e = NOETL__EXECUTION__INIT;
 	e.tenant = it->tenant;
 	e.package = j->def != NULL ? j->def->package : it->package;
@@ -372,6 +404,11 @@ static void settle(struct executor *ex, struct job *jobs, size_t n)
 			noetl__nack_entry__init(&nacks[nn]);
 			nacks[nn].lease = j->l->lease;
 			nacks[nn].reason = j->reason != NULL ? j->reason : "failed";
+			if (j->wait != NULL) {
+				nacks[nn].reason = j->wait;
+				nacks[nn].release = true;
+				nacks[nn].delay_ms = RELEASE_DELAY_MS;
+			}
 			nackp[nn] = &nacks[nn];
 			nackj[nn++] = i;
 		}
@@ -396,7 +433,9 @@ static void settle(struct executor *ex, struct job *jobs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = &jobs[i];
 		if (j->outcome != NULL && j->outcome->status == NOETL__STATUS__OK) {
-			if (j->ack) {
+			if (j->wait != NULL) {
+				atomic_fetch_add(&ex->released, 1);
+			} else if (j->ack) {
 				atomic_fetch_add(&ex->succeeded, 1);
 				if (j->follow != NULL)
 					atomic_fetch_add(&ex->routed, 1);
@@ -427,6 +466,8 @@ static void process(struct executor *ex, Noetl__LeaseReply *lr)
 	struct run *runs = calloc(n, sizeof(*runs));
 	if (jobs == NULL || runs == NULL)
 		abort();
+	size_t nwait = 0;
+	struct job *first_wait = NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = &jobs[i];
 		j->l = lr->items[i];
@@ -434,7 +475,22 @@ static void process(struct executor *ex, Noetl__LeaseReply *lr)
 		timeline(ex, it, NOETL__TIMELINE_KIND__TL_LEASED, it->attempt, ex->host, NULL,
 		         NULL);
 		char buf[1024];
-		if (catalog_lookup(ex->defs, it->tenant, it->event, &j->def) != 0) {
+		char *why = NULL;
+		int rc = catalog_lookup(ex->defs, it->tenant, it->event, it->definition_revision,
+		                        &j->def, &why);
+		if (rc == -ESTALE && util_now_ms() - it->enqueued_ms > RELEASE_STALE_MAX_MS) {
+			snprintf(buf, sizeof(buf),
+			         "unknown event '%s' of tenant '%s': %s, and it was accepted more "
+			         "than %d minutes ago",
+			         it->event, it->tenant, why, RELEASE_STALE_MAX_MS / 60000);
+			j->reason = util_xstrdup(buf);
+			free(why);
+		} else if (rc == -EAGAIN || rc == -ESTALE) {
+			j->wait = why;
+			nwait++;
+			if (first_wait == NULL)
+				first_wait = j;
+		} else if (rc != 0) {
 			snprintf(buf, sizeof(buf),
 			         "unknown event '%s' of tenant '%s': no deployed package declares "
 			         "it",
@@ -449,6 +505,15 @@ static void process(struct executor *ex, Noetl__LeaseReply *lr)
 		}
 		j->start_ms = util_now_ms();
 	}
+	/* One line a second at most: a deploy window releases the same
+	 * events every RELEASE_DELAY_MS until their package is ready. */
+	long long now = util_mono_ms(), last = atomic_load(&ex->release_logged);
+	if (nwait > 0 && now - last >= 1000 &&
+	    atomic_compare_exchange_strong(&ex->release_logged, &last, now))
+		log_info("executor: %zu of %zu events released unrun for %d ms; the first, '%s' "
+		         "of tenant '%s': %s",
+		         nwait, n, RELEASE_DELAY_MS, first_wait->l->item->event,
+		         first_wait->l->item->tenant, first_wait->wait);
 	size_t nruns = 0;
 	run_jobs(ex, jobs, n, runs, &nruns);
 	for (size_t i = 0; i < n; i++)
@@ -459,6 +524,7 @@ static void process(struct executor *ex, Noetl__LeaseReply *lr)
 	for (size_t i = 0; i < n; i++) {
 		catalog_event_free(ex->defs, jobs[i].def);
 		free(jobs[i].reason);
+		free(jobs[i].wait);
 		free_followup(jobs[i].follow);
 	}
 	free(runs);
@@ -662,6 +728,7 @@ void executor_stats(struct executor *ex, struct executor_stats *out)
 	out->failed = atomic_load(&ex->failed);
 	out->dead = atomic_load(&ex->dead);
 	out->settle_errors = atomic_load(&ex->settle_errors);
+	out->released = atomic_load(&ex->released);
 	if (ex->defs != NULL) {
 		out->control_revision = catalog_revision(ex->defs);
 		out->modules = catalog_modules(ex->defs);

@@ -83,6 +83,7 @@ struct executor_stats {
 	uint64_t failed;           /* nacked */
 	uint64_t dead;             /* nacked into the DLQ */
 	uint64_t settle_errors;    /* ack/nack calls that failed (the lease will expire) */
+	uint64_t released;         /* given back unrun: definitions not ready here yet */
 	uint64_t control_revision; /* definitions applied up to */
 	unsigned modules;          /* modules loaded */
 };

@@ -541,6 +541,7 @@ int listener_defs_lookup_event(struct listener_defs *d, const char *tenant, cons
 		snprintf(v.schema, sizeof(v.schema), "%s", e->schema != NULL ? e->schema : "");
 		v.data_type = e->data_type;
 		v.retry = e->retry;
+		v.revision = d->revision;
 		const char *sec = listener_map_get(t->secrets, event);
 		rv = 0;
 		if (sec != NULL && (v.secret = strdup(sec)) == NULL)

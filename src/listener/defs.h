@@ -36,6 +36,7 @@ struct listener_defs_event {
 	Noetl__DataType data_type;           /* JSON or binary payload */
 	Noetl__RetryPolicy retry; /* the event's policy, else its runtime's (all 0 = default) */
 	char *secret;             /* webhook HMAC key, or NULL when none is set */
+	uint64_t revision;        /* Control revision of the cache at the lookup */
 };
 
 /* How a bearer token relates to a tenant. */

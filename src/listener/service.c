@@ -430,6 +430,7 @@ static void submit(struct lreq *q)
 		it->retry = retry_set(&q->retry) ? &q->retry : NULL;
 		it->trace_id = q->trace;
 		it->enqueued_ms = now;
+		it->definition_revision = q->ev.revision;
 		if (q->keys != NULL) {
 			char *k = q->keys + i * q->key_size;
 			snprintf(k, q->key_size, "%s/%s/%zu", q->event, key, i);

@@ -169,8 +169,9 @@ static void add_tenant(const char *tenant)
 	        call(c_ctl, &noetl__control__descriptor, "AddTenant", &req.base), NULL);
 }
 
-/* Deploys YAML and waits until the executor has applied it. */
-static void deploy(const char *yaml)
+/* Deploys (update: replaces) YAML; returns its Control revision without
+ * waiting. */
+static uint64_t deploy_as(const char *yaml, bool update)
 {
 	Noetl__Package *p = NULL;
 	char *err = NULL;
@@ -178,11 +179,18 @@ static void deploy(const char *yaml)
 	Noetl__DeployRequest req = NOETL__DEPLOY_REQUEST__INIT;
 	req.package = p;
 	req.source = (char *)yaml;
+	req.update = update;
 	Noetl__DeployReply *r =
 	        (Noetl__DeployReply *)call(c_ctl, &noetl__control__descriptor, "Deploy", &req.base);
 	uint64_t rev = r->revision;
 	noetl__deploy_reply__free_unpacked(r, NULL);
 	jobdef_free(p);
+	return rev;
+}
+
+/* Waits until the executor has applied Control revision rev. */
+static void wait_applied(uint64_t rev)
+{
 	struct executor_stats s;
 	/* compiling happens at deploy time and can take seconds on a busy machine */
 	for (int i = 0; i < 3000; i++) {
@@ -192,6 +200,12 @@ static void deploy(const char *yaml)
 		util_sleep_ms(20);
 	}
 	cr_assert_fail("the executor did not apply revision %llu", (unsigned long long)rev);
+}
+
+/* Deploys YAML and waits until the executor has applied it. */
+static void deploy(const char *yaml)
+{
+	wait_applied(deploy_as(yaml, false));
 }
 
 /* Enqueues an event as the listener would, with the event's retry policy
@@ -463,4 +477,192 @@ Test(executor_service, a_new_module_version_applies_to_later_events)
 		noetl__executions_reply__free_unpacked(hold, NULL);
 	}
 	cr_assert(switched, "events never ran on the new version of the module");
+}
+
+/* --- the deploy window: events that arrive before the package is ready --- */
+
+/* Enqueues n events of tenant's event "ev" in queue "q" in one call, each
+ * with payload {"name":"<id>"}, one attempt, accepted under Control revision
+ * rev (as the listener stamps them); their ids go to ids[]. */
+static void enqueue_stamped(const char *tenant, const char *event, uint64_t rev, size_t n,
+                            char (*ids)[UTIL_ID_SIZE])
+{
+	Noetl__Item *items = calloc(n, sizeof(*items));
+	Noetl__Item **ptrs = calloc(n, sizeof(*ptrs));
+	char(*payloads)[64] = calloc(n, 64);
+	cr_assert(items != NULL && ptrs != NULL && payloads != NULL);
+	Noetl__RetryPolicy retry = NOETL__RETRY_POLICY__INIT;
+	retry.max_attempts = 1; /* a failure would dead-letter at once */
+	for (size_t i = 0; i < n; i++) {
+		util_new_id(ids[i]);
+		snprintf(payloads[i], 64, "{\"name\":\"%s\"}", ids[i]);
+		noetl__item__init(&items[i]);
+		items[i].tenant = (char *)tenant;
+		items[i].queue = "q";
+		items[i].id = ids[i];
+		items[i].event = (char *)event;
+		items[i].payload.data = (uint8_t *)payloads[i];
+		items[i].payload.len = strlen(payloads[i]);
+		items[i].retry = &retry;
+		items[i].definition_revision = rev;
+		ptrs[i] = &items[i];
+	}
+	Noetl__EnqueueRequest req = NOETL__ENQUEUE_REQUEST__INIT;
+	req.items = ptrs;
+	req.n_items = n;
+	protobuf_c_message_free_unpacked(call(c_q, &noetl__queue__descriptor, "Enqueue", &req.base),
+	                                 NULL);
+	free(items);
+	free(ptrs);
+	free(payloads);
+}
+
+/* Asserts event_id has exactly one execution recorded, a successful first
+ * attempt; returns its result (malloc'ed). */
+static char *only_success(const char *tenant, const char *event_id)
+{
+	Noetl__ExecutionsReply *hold;
+	wait_exec(tenant, event_id, NOETL__EXEC_STATUS__EXEC_OK, &hold);
+	cr_assert_eq(hold->n_executions, 1, "event %s has %zu executions, the first: '%s'",
+	             event_id, hold->n_executions, hold->executions[0]->reason);
+	Noetl__Execution *e = hold->executions[0];
+	cr_assert_eq(e->attempt, 1);
+	char *result = strndup((const char *)e->result.data, e->result.len);
+	noetl__executions_reply__free_unpacked(hold, NULL);
+	return result;
+}
+
+static void assert_no_dead_letters(const char *tenant)
+{
+	Noetl__DeadListRequest dl = NOETL__DEAD_LIST_REQUEST__INIT;
+	dl.tenant = (char *)tenant;
+	Noetl__DeadListReply *r =
+	        (Noetl__DeadListReply *)call(c_q, &noetl__queue__descriptor, "DeadList", &dl.base);
+	cr_assert_eq(r->n_items, 0, "%zu dead letters, the first: '%s'", r->n_items,
+	             r->n_items > 0 && r->items[0]->n_history > 0 ? r->items[0]->history[0]->reason
+	                                                          : "");
+	noetl__dead_list_reply__free_unpacked(r, NULL);
+}
+
+static const char *window_yaml = "id: win\ntenant: win\nqueues:\n  - id: q\njobs:\n"
+                                 "  - event:\n      id: ev\n      supplierqueue: q\n"
+                                 "      runtime: rt\n"
+                                 "runtimes:\n  - id: rt\n    moduleref: %s\n";
+
+static uint64_t deploy_window(const char *module, bool update, bool wait)
+{
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml), window_yaml, module);
+	uint64_t rev = deploy_as(yaml, update);
+	if (wait)
+		wait_applied(rev);
+	return rev;
+}
+
+Test(executor_service, an_event_enqueued_while_its_package_compiles_runs_once_on_its_first_attempt)
+{
+	add_tenant("win");
+	put_module("win", "echo.wasm", "sdk/examples/echo.wasm");
+	/* The compile cache is empty: the executor compiles echo.wasm now, for
+	 * seconds, while the events are already in the queue. */
+	uint64_t rev = deploy_window("echo.wasm", false, false);
+	char ids[4][UTIL_ID_SIZE];
+	enqueue_stamped("win", "ev", rev, 4, ids);
+	for (int i = 0; i < 4; i++) {
+		char *result = only_success("win", ids[i]);
+		cr_assert_not_null(strstr(result, ids[i]), "result %s", result);
+		free(result);
+	}
+	assert_no_dead_letters("win");
+	struct executor_stats s;
+	executor_stats(ex, &s);
+	cr_assert_eq(s.failed, 0);
+}
+
+Test(executor_service,
+     an_event_accepted_at_a_revision_ahead_of_the_executor_waits_until_it_catches_up)
+{
+	add_tenant("win");
+	put_module("win", "echo.wasm", "sdk/examples/echo.wasm");
+	put_module("win", "greet.wasm", "sdk/examples/greet.wasm");
+	deploy("id: other\ntenant: win\nqueues:\n  - id: q\njobs:\n  - event:\n      id: other\n"
+	       "      supplierqueue: q\n      runtime: rt\n"
+	       "runtimes:\n  - id: rt\n    moduleref: greet.wasm\n");
+	uint64_t now = control_revision(ctl);
+	/* Accepted under the next revision, which deploys its package: the
+	 * executor has not seen it and must wait, not fail it as unknown. */
+	char ids[1][UTIL_ID_SIZE];
+	enqueue_stamped("win", "ev", now + 1, 1, ids);
+	struct executor_stats s;
+	for (int i = 0; i < 3000; i++) {
+		executor_stats(ex, &s);
+		if (s.released > 0)
+			break;
+		util_sleep_ms(20);
+	}
+	cr_assert_gt(s.released, 0, "the event was not released while it waited");
+	cr_assert_eq(s.failed, 0, "the event failed instead of waiting");
+	cr_assert_geq(deploy_window("echo.wasm", false, false), now + 1);
+	char *result = only_success("win", ids[0]);
+	free(result);
+
+	/* Unknown at a revision the executor has applied: fails as before. */
+	char unknown[1][UTIL_ID_SIZE];
+	enqueue_stamped("win", "nope", control_revision(ctl), 1, unknown);
+	Noetl__ExecutionsReply *hold;
+	Noetl__Execution *e = wait_exec("win", unknown[0], NOETL__EXEC_STATUS__EXEC_DEAD, &hold);
+	cr_assert_not_null(strstr(e->reason, "unknown event 'nope'"), "%s", e->reason);
+	noetl__executions_reply__free_unpacked(hold, NULL);
+}
+
+/* Issue #7 item 6: a package update mid-load switches modules without losing
+ * or double-running events. */
+Test(executor_service,
+     a_package_update_mid_load_switches_modules_without_losing_or_repeating_events, .timeout = 300)
+{
+	enum { PART = 100, N = 3 * PART };
+	add_tenant("win");
+	put_module("win", "echo.wasm", "sdk/examples/echo.wasm");
+	put_module("win", "greet.wasm", "sdk/examples/greet.wasm");
+	uint64_t r0 = deploy_window("echo.wasm", false, true);
+	char(*ids)[UTIL_ID_SIZE] = calloc(N, UTIL_ID_SIZE);
+	cr_assert_not_null(ids);
+	/* Accepted before the update; the update is deployed while they run
+	 * and while the next part is accepted under it and its module
+	 * compiles; the last part comes once the executor applied it. */
+	for (int b = 0; b < PART; b += 25)
+		enqueue_stamped("win", "ev", r0, 25, ids + b);
+	uint64_t r1 = deploy_window("greet.wasm", true, false);
+	for (int b = PART; b < 2 * PART; b += 25)
+		enqueue_stamped("win", "ev", r1, 25, ids + b);
+	wait_applied(r1);
+	for (int b = 2 * PART; b < N; b += 25)
+		enqueue_stamped("win", "ev", r1, 25, ids + b);
+
+	int on_b = 0;
+	for (int i = 0; i < N; i++) {
+		char *result = only_success("win", ids[i]);
+		bool greeted = strncmp(result, "Hello, ", 7) == 0;
+		if (i >= PART)
+			cr_assert(greeted,
+			          "event %d, accepted under the update, ran on the old "
+			          "module: %s",
+			          i, result);
+		else if (!greeted)
+			cr_assert_not_null(strstr(result, ids[i]), "result %s", result);
+		on_b += greeted;
+		free(result);
+	}
+	cr_assert_geq(on_b, 2 * PART);
+	assert_no_dead_letters("win");
+	Noetl__StatsRequest sr = NOETL__STATS_REQUEST__INIT;
+	sr.tenant = "win";
+	Noetl__StatsReply *st =
+	        (Noetl__StatsReply *)call(c_q, &noetl__queue__descriptor, "Stats", &sr.base);
+	cr_assert_eq(st->n_queues, 1);
+	cr_assert_eq(st->queues[0]->acked, N);
+	cr_assert_eq(st->queues[0]->failed, 0);
+	cr_assert_eq(st->queues[0]->ready + st->queues[0]->leased + st->queues[0]->delayed, 0);
+	noetl__stats_reply__free_unpacked(st, NULL);
+	free(ids);
 }
