@@ -12,7 +12,9 @@
  *             validated against its JSON Schema, made durable, timeline
  *             entries reported;
  * both closed-loop, 1 event per POST on C keep-alive connections (default
- * 32), reporting events/s and latency p50/p99/p99.9; and then
+ * 32) from one epoll thread (loadgen.c), reporting events/s, latency
+ * p50/p99/p99.9, and the process's CPU time and context switches per
+ * request (getrusage: every thread, the client's included); and then
  *   open loop: the listener at a fixed offered rate (default 1000 events/s),
  *             each request's latency counted from when it was due, so a
  *             stall is not hidden by the client waiting (no coordinated
@@ -20,8 +22,12 @@
  *   disk:     synced RocksDB writes of one key, one after the other: what
  *             one durable write costs on this disk, the latency floor of
  *             any durable reply, to read the percentiles above against.
+ * For both listener runs it then splits a request's time by stage, from the
+ * shared /metrics: the listener's handling, the Enqueue call it waited for,
+ * that call inside the Queue, the Queue's synced write.
  * Targets (issue 5/7): listener >= 0.75x the floor; p99 <= 5 ms at
- * 1,000 events/s offered.
+ * 1,000 events/s offered. The CPU column says how far apart the two are in
+ * work per request, whatever else the machine runs.
  *
  * usage: bench_ingest [--seconds S] [--conns C] [--rate R] [--open-seconds S]
  *                     [--senders N] [--linger-us U] [--no-timeline] [--dir DIR]
@@ -34,10 +40,10 @@
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,7 +53,9 @@
 #include "jobdef.h"
 #include "kv.h"
 #include "listener.h"
+#include "loadgen.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "recorder.h"
 #include "repository.h"
@@ -66,140 +74,62 @@ static int linger_us;
 
 static const char event_body[] = "{\"data\":[{\"name\":\"Ada\",\"age\":36}]}";
 
-/* --- latencies ---------------------------------------------------------- */
-
-struct lat {
-	double *v; /* milliseconds */
-	size_t n, cap;
-};
-
-static void lat_add(struct lat *l, double ms)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 4096;
-		l->v = realloc(l->v, l->cap * sizeof(double));
-		if (l->v == NULL)
-			abort();
-	}
-	l->v[l->n++] = ms;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(struct lat *l, double p)
-{
-	if (l->n == 0)
-		return 0;
-	size_t i = (size_t)(p / 100.0 * (double)(l->n - 1) + 0.5);
-	return l->v[i];
-}
-
-/* --- load generators -------------------------------------------------------- */
-
-struct worker {
-	int port;
-	const char *path;
-	const char *headers;
-	int index;        /* connection number */
-	bool open;        /* open loop: send on schedule */
-	double interval;  /* open loop: seconds between this worker's sends */
-	int64_t start_us; /* shared start */
-	int64_t end_us;   /* stop sending after */
-	struct lat lat;
-	uint64_t ok, bad;
-	pthread_t thread;
-};
-
-static void *work(void *arg)
-{
-	struct worker *w = arg;
-	struct httpc *c = NULL;
-	if (httpc_connect(w->port, 30000, &c) != 0) {
-		w->bad++;
-		return NULL;
-	}
-	int64_t due = w->start_us + (int64_t)(w->interval * 1e6 * w->index / conns);
-	for (uint64_t k = 0;; k++) {
-		int64_t now = util_mono_us();
-		if (w->open) {
-			due = w->start_us + (int64_t)((double)k * w->interval * 1e6) +
-			      (int64_t)(w->interval * 1e6 * w->index / conns);
-			if (due >= w->end_us)
-				break;
-			if (due > now) {
-				struct timespec ts = {.tv_sec = (due - now) / 1000000,
-				                      .tv_nsec = ((due - now) % 1000000) * 1000};
-				nanosleep(&ts, NULL);
-			}
-		} else {
-			if (now >= w->end_us)
-				break;
-			due = now;
-		}
-		struct httpc_reply r;
-		if (httpc_send(c, "POST", w->path, w->headers, event_body,
-		               sizeof(event_body) - 1) != 0 ||
-		    httpc_recv(c, &r) != 0) {
-			w->bad++;
-			httpc_close(c);
-			if (httpc_connect(w->port, 30000, &c) != 0)
-				return NULL;
-			continue;
-		}
-		lat_add(&w->lat, (double)(util_mono_us() - due) / 1000.0);
-		if (r.status == 202)
-			w->ok++;
-		else
-			w->bad++;
-		httpc_reply_free(&r);
-	}
-	httpc_close(c);
-	return NULL;
-}
+/* --- load ------------------------------------------------------------------------ */
 
 struct result {
 	double rate; /* events/s answered 202 */
 	double p50, p99, p999;
 	uint64_t ok, bad;
+	double cpu_us;   /* process CPU time (user + system) per answered request */
+	double switches; /* context switches (voluntary + involuntary) per request */
 };
 
+/* Process CPU seconds and context switches so far (every thread: the load
+ * client, the HTTP server and, for the listener, the services). */
+static void usage_now(double *cpu, double *switches)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	*cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	*switches = (double)ru.ru_nvcsw + (double)ru.ru_nivcsw;
+}
+
+/* 1 event per POST on conns keep-alive connections from loadgen's one
+ * epoll thread (so the client's cost is the same small one in every run). */
 static struct result run_load(int port, const char *headers, bool open, double secs)
 {
-	struct worker *w = calloc((size_t)conns, sizeof(*w));
-	int64_t start = util_mono_us() + 50000;
-	for (int i = 0; i < conns; i++) {
-		w[i].port = port;
-		w[i].path = "/events/bench/greet";
-		w[i].headers = headers;
-		w[i].index = i;
-		w[i].open = open;
-		w[i].interval = open ? (double)conns / rate : 0;
-		w[i].start_us = start;
-		w[i].end_us = start + (int64_t)(secs * 1e6);
-		pthread_create(&w[i].thread, NULL, work, &w[i]);
-	}
-	struct lat all = {0};
+	char req[1024];
+	int len = snprintf(req, sizeof(req),
+	                   "POST /events/bench/greet HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
+	                   "Content-Length: %zu\r\n\r\n%s",
+	                   headers, sizeof(event_body) - 1, event_body);
+	struct load_options o = {.port = port,
+	                         .request = req,
+	                         .request_len = (size_t)len,
+	                         .conns = conns,
+	                         .open = open,
+	                         .rate = rate,
+	                         .seconds = secs};
+	struct load_result lr;
 	struct result r = {0};
-	for (int i = 0; i < conns; i++) {
-		pthread_join(w[i].thread, NULL);
-		for (size_t k = 0; k < w[i].lat.n; k++)
-			lat_add(&all, w[i].lat.v[k]);
-		r.ok += w[i].ok;
-		r.bad += w[i].bad;
-		free(w[i].lat.v);
+	double cpu0, sw0, cpu1, sw1;
+	usage_now(&cpu0, &sw0);
+	if (load_run(&o, &lr) != 0) {
+		fprintf(stderr, "bench_ingest: cannot connect to port %d\n", port);
+		exit(1);
 	}
-	double elapsed = (double)(util_mono_us() - start) / 1e6;
-	qsort(all.v, all.n, sizeof(double), cmp_double);
-	r.rate = (double)r.ok / elapsed;
-	r.p50 = pct(&all, 50);
-	r.p99 = pct(&all, 99);
-	r.p999 = pct(&all, 99.9);
-	free(all.v);
-	free(w);
+	usage_now(&cpu1, &sw1);
+	r.rate = lr.rate;
+	r.p50 = lr.p50;
+	r.p99 = lr.p99;
+	r.p999 = lr.p999;
+	r.ok = lr.accepted;
+	r.bad = lr.rejected + lr.failures;
+	double reqs = (double)(lr.accepted + lr.rejected);
+	r.cpu_us = reqs > 0 ? (cpu1 - cpu0) * 1e6 / reqs : 0;
+	r.switches = reqs > 0 ? (sw1 - sw0) / reqs : 0;
+	load_result_free(&lr);
 	return r;
 }
 
@@ -243,6 +173,38 @@ static struct result run_floor(void)
 	return r;
 }
 
+/* --- latencies of the disk run ------------------------------------------------------ */
+
+struct lat {
+	double *v; /* milliseconds */
+	size_t n, cap;
+};
+
+static void lat_add(struct lat *l, double ms)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 4096;
+		l->v = realloc(l->v, l->cap * sizeof(double));
+		if (l->v == NULL)
+			abort();
+	}
+	l->v[l->n++] = ms;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(struct lat *l, double p)
+{
+	if (l->n == 0)
+		return 0;
+	size_t i = (size_t)(p / 100.0 * (double)(l->n - 1) + 0.5);
+	return l->v[i];
+}
+
 /* --- the disk: what one synced write costs ---------------------------------------- */
 
 /* Synced single-key RocksDB writes, one after the other, for secs: what one
@@ -283,6 +245,7 @@ static struct result run_disk(double secs)
 /* --- the platform --------------------------------------------------------------------- */
 
 struct platform {
+	struct metrics *metrics; /* shared by the queue and the listener: one /metrics */
 	struct control *control;
 	struct repository *repository;
 	struct queue *queue;
@@ -343,8 +306,10 @@ static void platform_start(struct platform *p)
 	if (repository_create(&rc, &p->repository) != 0)
 		exit(1);
 	p->srv[0] = serve(repository_service(p->repository), url[2]);
+	if (metrics_create(0, &p->metrics) != 0)
+		exit(1);
 	snprintf(path, sizeof(path), "%s/queue", dir);
-	struct queue_config qc = {.data_dir = path};
+	struct queue_config qc = {.data_dir = path, .metrics = p->metrics};
 	if (queue_create(&qc, &p->queue) != 0)
 		exit(1);
 	p->srv[1] = serve(queue_service(p->queue), url[4]);
@@ -409,6 +374,7 @@ static void platform_start(struct platform *p)
 	        .no_timeline = no_timeline,
 	        .enqueue_senders = senders,
 	        .enqueue_linger_us = linger_us,
+	        .metrics = p->metrics,
 	};
 	if (listener_create(&lc, &p->listener) != 0)
 		exit(1);
@@ -436,28 +402,84 @@ static void platform_stop(struct platform *p)
 	recorder_destroy(p->recorder);
 	queue_destroy(p->queue);
 	repository_destroy(p->repository);
+	metrics_destroy(p->metrics);
 }
 
-/* The value of one series on the listener's /metrics (0 if absent). */
-static double metric(int port, const char *series)
+/* --- where the time goes ------------------------------------------------------------ */
+
+/* Counters read from the listener's /metrics (which also carries the
+ * Queue's: the registry is shared), to split a run's time by stage. */
+struct stages {
+	double http_sum, http_n;   /* the listener's HTTP handling, arrival to reply */
+	double call_sum, call_n;   /* Enqueue calls as the listener's batcher sees them */
+	double items;              /* events those calls carried */
+	double queue_sum, queue_n; /* the same calls inside the Queue's handler */
+	double writes, write_ops;  /* the Queue's synced writes (groups) and their operations */
+	double write_sum;          /* time in those writes */
+};
+
+/* The value of a series: name (with its labels and a space) at the start of
+ * a line, not in a "# HELP" line. */
+static double series(const char *text, const char *name)
+{
+	for (const char *p = strstr(text, name); p != NULL; p = strstr(p + 1, name))
+		if (p == text || p[-1] == '\n')
+			return atof(p + strlen(name));
+	return 0;
+}
+
+static void stages_read(int port, struct stages *st)
 {
 	struct httpc_reply r;
-	double v = 0;
+	memset(st, 0, sizeof(*st));
 	if (httpc_request(port, "GET", "/metrics", NULL, NULL, 0, &r) != 0)
-		return 0;
-	const char *p = strstr(r.body, series);
-	if (p != NULL)
-		v = atof(p + strlen(series));
+		return;
+	st->http_sum = series(r.body, "noetl_http_request_seconds_sum{route=\"/events/\"} ");
+	st->http_n = series(r.body, "noetl_http_request_seconds_count{route=\"/events/\"} ");
+	st->call_sum = series(r.body, "noetl_listener_enqueue_seconds_sum ");
+	st->call_n = series(r.body, "noetl_listener_enqueue_seconds_count ");
+	st->items = series(r.body, "noetl_listener_enqueue_total{what=\"items\"} ");
+	st->queue_sum = series(r.body, "noetl_queue_enqueue_seconds_sum ");
+	st->queue_n = series(r.body, "noetl_queue_enqueue_seconds_count ");
+	st->writes = series(r.body, "noetl_queue_synced_writes_total ");
+	st->write_ops = series(r.body, "noetl_queue_synced_write_ops_total ");
+	st->write_sum = series(r.body, "noetl_queue_synced_write_seconds_total ");
 	httpc_reply_free(&r);
-	return v;
+}
+
+static double per(double a, double b)
+{
+	return b > 0 ? a / b : 0;
+}
+
+/* Prints the averages between two readings: request, Enqueue call as sent
+ * and as served, synced write. Each contains the next; the differences are
+ * the stages between (HTTP and pipeline; RPC transport and thread hand-offs;
+ * waiting for a group and the store's bookkeeping). */
+static void stages_print(const char *name, const struct stages *a, const struct stages *b)
+{
+	double calls = b->call_n - a->call_n, writes = b->writes - a->writes;
+	double http = per(b->http_sum - a->http_sum, b->http_n - a->http_n) * 1e3;
+	double call = per(b->call_sum - a->call_sum, calls) * 1e3;
+	double queue = per(b->queue_sum - a->queue_sum, b->queue_n - a->queue_n) * 1e3;
+	double write = per(b->write_sum - a->write_sum, writes) * 1e3;
+	printf("%-11s %7.2f ms request in the listener; %7.2f ms Enqueue call (%.1f events), "
+	       "%7.2f ms of it in the Queue; %7.2f ms per synced write (%.0f writes, %.1f "
+	       "calls and %.1f operations each)\n",
+	       name, http, call, per(b->items - a->items, calls), queue, write, writes,
+	       per(b->queue_n - a->queue_n, writes), per(b->write_ops - a->write_ops, writes));
 }
 
 /* --- main ----------------------------------------------------------------------------- */
 
 static void print(const char *name, const struct result *r)
 {
-	printf("%-34s %10.0f %9.2f %9.2f %9.2f %8llu\n", name, r->rate, r->p50, r->p99, r->p999,
+	printf("%-34s %10.0f %9.2f %9.2f %9.2f %8llu", name, r->rate, r->p50, r->p99, r->p999,
 	       (unsigned long long)r->bad);
+	if (r->cpu_us > 0)
+		printf(" %8.0f %8.1f\n", r->cpu_us, r->switches);
+	else
+		printf(" %8s %8s\n", "-", "-");
 }
 
 int main(int argc, char **argv)
@@ -505,8 +527,8 @@ int main(int argc, char **argv)
 	printf("bench_ingest: %d connections, 1 event per POST, %.0f s per closed-loop run; "
 	       "stores in %s\n\n",
 	       conns, seconds, dir);
-	printf("%-34s %10s %9s %9s %9s %8s\n", "run", "events/s", "p50 ms", "p99 ms", "p99.9 ms",
-	       "errors");
+	printf("%-34s %10s %9s %9s %9s %8s %8s %8s\n", "run", "events/s", "p50 ms", "p99 ms",
+	       "p99.9 ms", "errors", "CPU us", "switches");
 	struct result floor = run_floor();
 	print("floor: empty nng HTTP handler", &floor);
 
@@ -516,15 +538,13 @@ int main(int argc, char **argv)
 	snprintf(headers, sizeof(headers),
 	         "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n", p.token);
 	int port = listener_http_port(p.listener);
-	double sum0 = metric(port, "noetl_listener_enqueue_seconds_sum ");
-	double calls0 = metric(port, "noetl_listener_enqueue_total{what=\"calls\"}");
-	double items0 = metric(port, "noetl_listener_enqueue_total{what=\"items\"}");
+	struct stages s0, s1, s2;
+	stages_read(port, &s0);
 	struct result lst = run_load(port, headers, false, seconds);
 	print("listener: durable enqueue", &lst);
-	double calls = metric(port, "noetl_listener_enqueue_total{what=\"calls\"}") - calls0;
-	double items = metric(port, "noetl_listener_enqueue_total{what=\"items\"}") - items0;
-	double secs = metric(port, "noetl_listener_enqueue_seconds_sum ") - sum0;
+	stages_read(port, &s1);
 	struct result open = run_load(port, headers, true, open_seconds);
+	stages_read(port, &s2);
 	char name[64];
 	snprintf(name, sizeof(name), "listener: open loop %.0f/s offered", rate);
 	print(name, &open);
@@ -538,8 +558,9 @@ int main(int argc, char **argv)
 	if (system(cmd) != 0)
 		fprintf(stderr, "bench_ingest: could not remove %s\n", dir);
 
-	printf("\nclosed loop: %.0f Enqueue calls, %.1f events and %.2f ms per call on average\n",
-	       calls, calls > 0 ? items / calls : 0, calls > 0 ? secs * 1000 / calls : 0);
+	printf("\nwhere the time goes (averages):\n");
+	stages_print("closed loop", &s0, &s1);
+	stages_print("open loop", &s1, &s2);
 	double ratio = floor.rate > 0 ? lst.rate / floor.rate : 0;
 	printf("\nlistener / floor throughput: %.2fx (target >= 0.75x): %s\n", ratio,
 	       ratio >= 0.75 ? "met" : "NOT met");
