@@ -246,6 +246,7 @@ int listener_batcher_create(const struct listener_batcher_options *opt,
 			listener_batcher_destroy(b);
 			return -EAGAIN;
 		}
+		pthread_setname_np(b->threads[b->nthreads], "listener:enq"); /* for perf, top */
 	}
 	*out = b;
 	return 0;

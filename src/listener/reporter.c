@@ -190,6 +190,7 @@ int listener_reporter_create(const struct listener_reporter_options *opt,
 		free(r);
 		return -EAGAIN;
 	}
+	pthread_setname_np(r->thread, "listener:tl"); /* for perf and top */
 	*out = r;
 	return 0;
 }

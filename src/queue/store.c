@@ -17,12 +17,15 @@
  *
  * Group commit. Every state change is made under one mutex: the in-memory
  * state moves and the matching kv operations are added to the pending group.
- * The writer thread takes the pending group, adds the state records of the
- * queues it touched (so positions and items are always written together),
- * and writes it with one synced write while the next group fills up. Callers
- * wait until their group is written and only then reply. Groups are written
- * in order, so the store on disk is always a prefix of the order in which
- * changes were made.
+ * A writer takes the pending group, adds the state records of the queues it
+ * touched (so positions and items are always written together), and writes
+ * it with one synced write while the next group fills up. Callers wait until
+ * their group is written and only then reply. Groups are written one at a
+ * time and in order, so the store on disk is always a prefix of the order in
+ * which changes were made. The writer is the calling thread when no write is
+ * in progress (a lone call then costs no thread switch), else the writer
+ * thread, which takes every group that filled up during a write: under load
+ * one group syncs while the next fills, and the two alternate.
  *
  * Reads see only written groups. A lease may take ready items only below a
  * queue's `visible` position (what written groups hold). Keys that unwritten
@@ -146,39 +149,54 @@ static void apply(struct queue_store *s, struct qgroup *g, int rc)
 		pthread_cond_broadcast(&s->ready_cv);
 }
 
+/*
+ * Writes the pending group (not empty; no write in progress) with one synced
+ * write. Called with mu held, on the writer thread or on a caller's; mu is
+ * released during the write, while the next group fills up.
+ */
+static void write_pending(struct queue_store *s)
+{
+	struct qgroup *g = s->pending;
+	seal(s, g);
+	struct qgroup *next = g == &s->groups[0] ? &s->groups[1] : &s->groups[0];
+	next->gid = g->gid + 1;
+	s->pending = next;
+	s->writing = true;
+	bool failed = s->failed_gid != 0;
+	pthread_mutex_unlock(&s->mu);
+
+	int64_t t0 = util_mono_us();
+	int rc = failed ? -EIO : kv_write(s->kv, g->b, true);
+	int64_t dt = util_mono_us() - t0;
+
+	pthread_mutex_lock(&s->mu);
+	apply(s, g, rc);
+	s->stat_groups++;
+	s->stat_group_ops += g->nops;
+	s->stat_write_us += (uint64_t)dt;
+	s->applied_gid = g->gid;
+	group_reset(g);
+	s->writing = false;
+	pthread_cond_broadcast(&s->applied_cv[g->gid % 2]);
+	/* Calls that joined the next group meanwhile did not wake the writer
+	 * (a write was in progress): hand it over now. On the writer thread
+	 * itself this finds no waiter and costs nothing. */
+	if (!group_empty(s->pending) || s->stopping)
+		pthread_cond_signal(&s->writer_cv);
+}
+
 static void *writer_main(void *arg)
 {
 	struct queue_store *s = arg;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		struct qgroup *g = s->pending;
-		if (group_empty(g)) {
-			if (s->stopping)
+		if (s->writing || group_empty(s->pending)) {
+			if (s->stopping && !s->writing && group_empty(s->pending))
 				break;
 			pthread_cond_wait(&s->writer_cv, &s->mu);
 			continue;
 		}
-		seal(s, g);
-		struct qgroup *next = g == &s->groups[0] ? &s->groups[1] : &s->groups[0];
-		next->gid = g->gid + 1;
-		s->pending = next;
-		s->writing = true;
-		bool failed = s->failed_gid != 0;
-		pthread_mutex_unlock(&s->mu);
-
-		int64_t t0 = util_mono_us();
-		int rc = failed ? -EIO : kv_write(s->kv, g->b, true);
-		int64_t dt = util_mono_us() - t0;
-
-		pthread_mutex_lock(&s->mu);
-		apply(s, g, rc);
-		s->stat_groups++;
-		s->stat_group_ops += g->nops;
-		s->stat_write_us += (uint64_t)dt;
-		s->applied_gid = g->gid;
-		group_reset(g);
-		s->writing = false;
-		pthread_cond_broadcast(&s->applied_cv[g->gid % 2]);
+		write_pending(s);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -189,7 +207,13 @@ int store_commit(struct queue_store *s, uint64_t gid)
 	if (s->pending->gid == gid) {
 		if (group_empty(s->pending))
 			return 0;
-		pthread_cond_signal(&s->writer_cv);
+		/* Nothing being written: write the group on this thread. A
+		 * hand-over to the writer thread costs two thread switches
+		 * (wake it, be woken by it), which is what a lone call at low
+		 * load mostly waits for. When a write is in progress, its
+		 * writer hands the group on once done (write_pending). */
+		if (!s->writing)
+			write_pending(s);
 	}
 	while (s->applied_gid < gid)
 		pthread_cond_wait(&s->applied_cv[gid % 2], &s->mu);
@@ -348,6 +372,8 @@ int queue_store_open(const struct queue_store_options *opt, struct queue_store *
 		rc = recover(s);
 	if (rc == 0 && pthread_create(&s->writer, NULL, writer_main, s) != 0)
 		rc = -EAGAIN;
+	if (rc == 0)
+		pthread_setname_np(s->writer, "queue:writer"); /* for perf and top */
 	if (rc == 0) {
 		rc = store_maint_start(s);
 		if (rc != 0) {

@@ -107,7 +107,8 @@ struct queue_store {
 	struct qgroup *pending;       /* where operations go */
 	uint64_t applied_gid;         /* groups up to this one are written */
 	uint64_t failed_gid;          /* the first group whose write failed (0: none) */
-	bool writing;                 /* the writer is writing the other group */
+	bool writing;                 /* the other group is being written (by the writer
+	                                 thread or a caller, see store_commit) */
 	bool stopping;                /* close has begun */
 
 	struct qmap *tenants; /* name -> struct qtenant */
@@ -217,8 +218,9 @@ void store_lease_touch(struct queue_store *s, uint64_t lease_id, bool finished);
 /* 1 finished, 0 changed, -1 untouched in unwritten groups. */
 int store_lease_state(struct queue_store *s, uint64_t lease_id);
 
-/* Hands the pending group to the writer and waits until group gid is
- * written. Returns 0 or -EIO. Releases and retakes mu while waiting. */
+/* Waits until group gid is written; if it is the pending group and no write
+ * is in progress, writes it on the calling thread. Returns 0 or -EIO.
+ * Releases and retakes mu while writing or waiting. */
 int store_commit(struct queue_store *s, uint64_t gid);
 
 /* Fails with -EIO when the store is broken. */
