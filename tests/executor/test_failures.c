@@ -335,7 +335,9 @@ Test(failures, an_oversized_payload_fails_alone_without_running)
 }
 
 /* A stand-in runner (a shell script) that says READY, reads a little of its
- * batch and answers with the given bytes: the engine must not trust it. */
+ * batch and answers with the given bytes: the engine must not trust it. It
+ * answers engine_create's sandbox probe as a real runner does (READY, then
+ * the CRASH frame of the SIGSYS handler). */
 static struct engine *fake_runner_engine(const char *dir, const char *answer)
 {
 	char path[512], body[1024];
@@ -343,6 +345,11 @@ static struct engine *fake_runner_engine(const char *dir, const char *answer)
 	snprintf(body, sizeof(body),
 	         "#!/bin/sh\n"
 	         "printf '\\011\\000\\000\\000\\012\\000\\000\\000\\000\\000\\000\\000\\000' >&3\n"
+	         "if [ \"$1\" = --probe ]; then\n"
+	         "  printf '\\053\\000\\000\\000\\015\\046\\000\\000\\000' >&3\n"
+	         "  printf 'sandbox violation (syscall 257 openat)' >&3\n"
+	         "  exit 111\n"
+	         "fi\n"
 	         "head -c 5 <&3 >/dev/null\n"
 	         "printf '%s' >&3\n"
 	         "exec sleep 5\n",
