@@ -33,6 +33,18 @@ struct route {
 	void *arg;           /* its argument (borrowed) */
 };
 
+/*
+ * An aio for reading bodies, with the request it reads for. Kept on a free
+ * list and reused: in nng 1.5.2 allocating an aio costs a getrandom(2), and
+ * one cannot be freed in its own callback (where a request often finishes),
+ * so freeing it cost a wake-up of nng's reaper thread, per request.
+ */
+struct rdslot {
+	nng_aio *aio;
+	struct httpd_req *r; /* the request it reads for, while in use */
+	struct rdslot *next; /* in httpd.free_rd */
+};
+
 struct httpd {
 	char *name;              /* for logs */
 	char *url;               /* as given */
@@ -64,7 +76,8 @@ struct httpd {
 	int bodies;      /* of those, the ones with a body: what max_outstanding bounds */
 	bool started;
 	bool stopping;
-	int refs; /* the caller's and nng's handler data */
+	int refs;               /* the caller's and nng's handler data */
+	struct rdslot *free_rd; /* body-read aios not in use */
 };
 
 /* One request in flight: ours from on_request until finish. */
@@ -75,8 +88,8 @@ struct httpd_req {
 	nng_aio *cbaio;      /* nng's: finished with the reply */
 	nng_http_req *req;   /* nng's, valid until cbaio finishes */
 	nng_http_conn *conn; /* nng's */
-	nng_aio *rdaio;      /* ours: 100-continue and body reads */
-	bool continue_sent;  /* rdaio has written "100 Continue" */
+	struct rdslot *rd;   /* ours: 100-continue and body reads (rd->aio) */
+	bool continue_sent;  /* rd has written "100 Continue" */
 	char *uri;           /* our copy, cut into path and query */
 	const char *path;
 	const char *query;
@@ -249,15 +262,21 @@ static void finish(struct httpd_req *r, int err)
 		nng_aio_set_output(r->cbaio, 0, NULL);
 		nng_aio_finish(r->cbaio, err);
 	}
-	/* rdaio may be the aio whose callback we are in: free it later. */
-	if (r->rdaio != NULL)
-		nng_aio_reap(r->rdaio);
+	/* rd may be the aio whose callback we are in: the callback touches
+	 * nothing after this, and nng lets the next request start a read on it
+	 * at once (nng_aio_free in httpd_destroy waits for the callback). */
+	struct rdslot *rd = r->rd;
 	bool with_body = r->with_body;
 	free(r->body);
 	free(r->uri);
 	free(r);
 
 	pthread_mutex_lock(&h->mu);
+	if (rd != NULL) {
+		rd->r = NULL;
+		rd->next = h->free_rd;
+		h->free_rd = rd;
+	}
 	if (with_body)
 		h->bodies--;
 	if (--h->outstanding == 0)
@@ -339,11 +358,34 @@ static void *worker(void *arg)
 	}
 }
 
-/* rdaio's callback: "100 Continue" written, or the body read. */
+static void on_read(void *arg);
+
+/* A body-read aio for r, reused or new; NULL if out of memory. */
+static struct rdslot *rd_get(struct httpd *h, struct httpd_req *r)
+{
+	pthread_mutex_lock(&h->mu);
+	struct rdslot *rd = h->free_rd;
+	if (rd != NULL)
+		h->free_rd = rd->next;
+	pthread_mutex_unlock(&h->mu);
+	if (rd == NULL) {
+		if ((rd = calloc(1, sizeof(*rd))) == NULL)
+			return NULL;
+		if (nng_aio_alloc(&rd->aio, on_read, rd) != 0) {
+			free(rd);
+			return NULL;
+		}
+	}
+	rd->r = r;
+	return rd;
+}
+
+/* rd's callback: "100 Continue" written, or the body read. */
 static void on_read(void *arg)
 {
-	struct httpd_req *r = arg;
-	int rv = nng_aio_result(r->rdaio);
+	struct rdslot *rd = arg;
+	struct httpd_req *r = rd->r;
+	int rv = nng_aio_result(rd->aio);
 	if (rv != 0) {
 		/* client gone or too slow: nothing to answer, close */
 		finish(r, rv);
@@ -352,8 +394,8 @@ static void on_read(void *arg)
 	if (r->continue_sent) {
 		r->continue_sent = false;
 		nng_iov iov = {.iov_buf = r->body, .iov_len = r->body_len};
-		nng_aio_set_iov(r->rdaio, 1, &iov);
-		nng_http_conn_read_all(r->conn, r->rdaio);
+		nng_aio_set_iov(rd->aio, 1, &iov);
+		nng_http_conn_read_all(r->conn, rd->aio);
 		return;
 	}
 	dispatch(r);
@@ -548,24 +590,25 @@ static void on_request(nng_aio *aio)
 		return;
 	}
 	r->body_len = (size_t)len;
-	if ((r->body = malloc(r->body_len)) == NULL || nng_aio_alloc(&r->rdaio, on_read, r) != 0) {
+	if ((r->body = malloc(r->body_len)) == NULL || (r->rd = rd_get(h, r)) == NULL) {
 		finish(r, NNG_ENOMEM);
 		return;
 	}
-	nng_aio_set_timeout(r->rdaio, h->body_timeout_ms);
+	nng_aio *rdaio = r->rd->aio;
+	nng_aio_set_timeout(rdaio, h->body_timeout_ms);
 	const char *expect = nng_http_req_get_header(req, "Expect");
 	if (expect != NULL && strcasecmp(expect, "100-continue") == 0) {
 		/* curl and others wait for this before sending a large body */
 		nng_iov iov = {.iov_buf = (void *)continue_line,
 		               .iov_len = sizeof(continue_line) - 1};
 		r->continue_sent = true;
-		nng_aio_set_iov(r->rdaio, 1, &iov);
-		nng_http_conn_write_all(conn, r->rdaio);
+		nng_aio_set_iov(rdaio, 1, &iov);
+		nng_http_conn_write_all(conn, rdaio);
 		return;
 	}
 	nng_iov iov = {.iov_buf = r->body, .iov_len = r->body_len};
-	nng_aio_set_iov(r->rdaio, 1, &iov);
-	nng_http_conn_read_all(conn, r->rdaio);
+	nng_aio_set_iov(rdaio, 1, &iov);
+	nng_http_conn_read_all(conn, rdaio);
 	return;
 reject:
 	free(r->uri);
@@ -804,7 +847,15 @@ void httpd_destroy(struct httpd *h)
 	pthread_mutex_lock(&h->mu);
 	while (h->outstanding > 0)
 		pthread_cond_wait(&h->idle, &h->mu);
+	struct rdslot *rd = h->free_rd;
+	h->free_rd = NULL;
 	pthread_mutex_unlock(&h->mu);
+	while (rd != NULL) {
+		struct rdslot *next = rd->next;
+		nng_aio_free(rd->aio); /* waits for a callback still returning */
+		free(rd);
+		rd = next;
+	}
 	if (h->server != NULL)
 		nng_http_server_release(h->server);
 	/* Our metrics stay in the registry, which may outlive us. */
