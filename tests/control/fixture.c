@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jobdef.h"
 #include "testutil.h"
@@ -40,7 +41,8 @@ void fx_start(struct fx *f, bool with_queue)
 	testutil_tempdir(f->dir, sizeof(f->dir));
 	f->now = 1767225600000; /* 2026-01-01T00:00:00Z */
 	snprintf(f->repo_url, sizeof(f->repo_url), "ipc://%s/repo.sock", f->dir);
-	snprintf(f->queue_url, sizeof(f->queue_url), "ipc://%s/queue.sock", f->dir);
+	snprintf(f->queue_url, sizeof(f->queue_url), "inproc://fx-relay-%d", (int)getpid());
+	snprintf(f->queue_real, sizeof(f->queue_real), "inproc://fx-queue-%d", (int)getpid());
 	snprintf(f->control_url, sizeof(f->control_url), "ipc://%s/control.sock", f->dir);
 	snprintf(f->control_stream, sizeof(f->control_stream), "ipc://%s/control-stream.sock",
 	         f->dir);
@@ -51,9 +53,13 @@ void fx_start(struct fx *f, bool with_queue)
 	cr_assert_eq(repository_create(&rc, &f->repo), 0);
 	f->repo_srv = serve(repository_service(f->repo), f->repo_url);
 
-	fake_queue_init(&f->queue);
-	if (with_queue)
-		f->queue_srv = serve(&f->queue.svc.base, f->queue_url);
+	if (with_queue) {
+		snprintf(path, sizeof(path), "%s/queue", f->dir);
+		struct queue_config qc = {.data_dir = path};
+		cr_assert_eq(queue_create(&qc, &f->queue), 0);
+		f->queue_srv = serve(queue_service(f->queue), f->queue_real);
+		cr_assert_eq(relay_create(f->queue_url, f->queue_real, &f->relay), 0);
+	}
 	fx_control_start(f, false);
 }
 
@@ -87,8 +93,9 @@ void fx_control_stop(struct fx *f)
 void fx_stop(struct fx *f)
 {
 	fx_control_stop(f);
+	relay_destroy(f->relay);
 	rpc_server_destroy(f->queue_srv);
-	fake_queue_release(&f->queue);
+	queue_destroy(f->queue);
 	rpc_server_destroy(f->repo_srv);
 	repository_destroy(f->repo);
 	testutil_rmtree(f->dir);
@@ -168,6 +175,36 @@ int fx_deploy_yaml(struct fx *f, const char *yaml, bool update, uint64_t *rev, c
 		protobuf_c_message_free_unpacked(out, NULL);
 	jobdef_free(p);
 	return st;
+}
+
+size_t fx_queue_items(struct fx *f)
+{
+	Noetl__LeaseRequest req = NOETL__LEASE_REQUEST__INIT;
+	req.max_items = 100;
+	req.lease_ms = 3600000;
+	req.tenant = "acme";
+	req.consumer = "test";
+	ProtobufCMessage *out = NULL;
+	char *err = NULL;
+	int st = rpc_invoke_local(queue_service(f->queue), "Lease", &req.base, NULL, &out, &err);
+	cr_assert_eq(st, 0, "Lease: %s", err != NULL ? err : "");
+	free(err);
+	Noetl__LeaseReply *rep = (Noetl__LeaseReply *)out;
+	for (size_t i = 0; i < rep->n_items && f->n_items < FX_ITEMS_MAX; i++) {
+		const Noetl__Item *it = rep->items[i]->item;
+		struct fx_item *x = &f->items[f->n_items++];
+		snprintf(x->tenant, sizeof(x->tenant), "%s", it->tenant);
+		snprintf(x->queue, sizeof(x->queue), "%s", it->queue);
+		snprintf(x->event, sizeof(x->event), "%s", it->event);
+		snprintf(x->package, sizeof(x->package), "%s", it->package);
+		snprintf(x->key, sizeof(x->key), "%s", it->idempotency_key);
+		snprintf(x->id, sizeof(x->id), "%s", it->id);
+		snprintf(x->payload, sizeof(x->payload), "%.*s", (int)it->payload.len,
+		         (const char *)it->payload.data);
+		x->max_attempts = it->retry != NULL ? it->retry->max_attempts : 0;
+	}
+	protobuf_c_message_free_unpacked(out, NULL);
+	return f->n_items;
 }
 
 uint64_t fx_head(struct fx *f)

@@ -1,9 +1,10 @@
 /*
  * fixture: Control in-process, with a real Repository (its own store, served
- * over ipc:// by a real rpc server) and, optionally, a fake Queue (also over
- * ipc://), all under one temporary directory. Control's handlers are called
- * through rpc_invoke_local; everything Control itself calls goes over
- * sockets. Control's clock is the fixture's `now`, which tests set.
+ * over ipc:// by a real rpc server) and, optionally, the real Queue (its own
+ * store too) behind a relay (tests/support/relay.h) that can lose a reply or
+ * turn Control away, all under one temporary directory. Control's handlers
+ * are called through rpc_invoke_local; everything Control itself calls goes
+ * over sockets. Control's clock is the fixture's `now`, which tests set.
  */
 #ifndef NOETL_TEST_CONTROL_FIXTURE_H
 #define NOETL_TEST_CONTROL_FIXTURE_H
@@ -13,32 +14,47 @@
 
 #include "control.h"
 #include "control.pb-c.h"
-#include "fake_queue.h"
+#include "queue.h"
+#include "queue.pb-c.h"
+#include "relay.h"
 #include "repository.h"
 #include "repository.pb-c.h"
 #include "rpc.h"
 
+#define FX_ITEMS_MAX 64
+
+/* An item the Queue holds, as fx_queue_items read it. */
+struct fx_item {
+	char tenant[64], queue[128], event[128], package[128], key[512], id[32];
+	char payload[256];
+	unsigned max_attempts; /* from the retry policy, 0 if none */
+};
+
 struct fx {
-	char dir[256];                /* temporary directory */
-	char repo_url[320];           /* ipc:// of the Repository */
-	char queue_url[320];          /* ipc:// of the fake Queue */
-	char control_url[320];        /* ipc:// of Control, when served */
-	char control_stream[320];     /* ipc:// of Control's stream */
-	struct repository *repo;      /* the Repository */
-	struct rpc_server *repo_srv;  /* serving it */
-	struct fake_queue queue;      /* the fake Queue */
-	struct rpc_server *queue_srv; /* serving it; NULL without a queue */
-	struct control *ctl;          /* Control; NULL while stopped */
-	struct rpc_server *ctl_srv;   /* serving Control, if served */
-	int64_t now;                  /* Control's clock */
+	char dir[256];                      /* temporary directory */
+	char repo_url[320];                 /* ipc:// of the Repository */
+	char queue_url[320];                /* inproc:// of the relay in front of the Queue */
+	char queue_real[320];               /* inproc:// of the Queue itself */
+	char control_url[320];              /* ipc:// of Control, when served */
+	char control_stream[320];           /* ipc:// of Control's stream */
+	struct repository *repo;            /* the Repository */
+	struct rpc_server *repo_srv;        /* serving it */
+	struct queue *queue;                /* the Queue; NULL without one */
+	struct rpc_server *queue_srv;       /* serving it */
+	struct relay *relay;                /* in front of it */
+	struct fx_item items[FX_ITEMS_MAX]; /* what the Queue held, in order */
+	size_t n_items;                     /* count */
+	struct control *ctl;                /* Control; NULL while stopped */
+	struct rpc_server *ctl_srv;         /* serving Control, if served */
+	int64_t now;                        /* Control's clock */
 };
 
 /* The tiny valid module used wherever a wasm file is needed. */
 extern const unsigned char fx_wasm[];
 extern const size_t fx_wasm_len;
 
-/* Starts the Repository, the fake Queue if with_queue, and Control (with no
- * scheduler thread: tests call control_schedule_tick). */
+/* Starts the Repository, the Queue (and its relay) if with_queue, and
+ * Control (with no scheduler thread: tests call control_schedule_tick). */
 void fx_start(struct fx *f, bool with_queue);
 /* Starts Control (again) on the same store; serve: also over ipc://. */
 void fx_control_start(struct fx *f, bool serve);
@@ -62,6 +78,10 @@ void fx_tenant(struct fx *f, const char *tenant);
 /* Parses a YAML definition (asserting it parses) and deploys it; returns the
  * status and the revision. */
 int fx_deploy_yaml(struct fx *f, const char *yaml, bool update, uint64_t *rev, char **err);
+/* Leases (for an hour, so they stay out of the way) the items of tenant
+ * acme the Queue has made ready since the last call, appends them to
+ * f->items, and returns how many items the Queue has held in all. */
+size_t fx_queue_items(struct fx *f);
 /* Control's newest revision. */
 uint64_t fx_head(struct fx *f);
 

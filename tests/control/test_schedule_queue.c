@@ -1,8 +1,8 @@
 /*
  * Control's scheduler against the real Queue (queue_lib, its own RocksDB,
- * served over ipc://): a tick becomes exactly one leasable item with the
- * event's routing, a restart does not add a second one, and an item the
- * Queue already holds is recognised by its idempotency key.
+ * served over inproc:// behind the fixture's relay): a tick becomes exactly one leasable item with
+ * the event's routing, a restart does not add a second one, and an item the Queue already holds is
+ * recognised by its idempotency key.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -17,7 +17,6 @@
 #define MINUTE 60000LL
 
 static struct fx fx;
-static struct queue *queue;
 static struct rpc_client *qcli;
 
 static const char *yaml = "id: ticker\n"
@@ -42,21 +41,8 @@ static const char *yaml = "id: ticker\n"
 
 static void start(void)
 {
-	fx_start(&fx, false);
-	char path[320];
-	snprintf(path, sizeof(path), "%s/queue", fx.dir);
-	struct queue_config qc = {.data_dir = path};
-	cr_assert_eq(queue_create(&qc, &queue), 0);
-	struct rpc_server_options so = {.workers = 2, .name = "queue"};
-	cr_assert_eq(rpc_server_create(&so, &fx.queue_srv), 0);
-	cr_assert_eq(rpc_server_add(fx.queue_srv, queue_service(queue)), 0);
-	cr_assert_eq(rpc_server_listen(fx.queue_srv, fx.queue_url), 0);
-	cr_assert_eq(rpc_server_start(fx.queue_srv), 0);
+	fx_start(&fx, true);
 	cr_assert_eq(rpc_client_create(fx.queue_url, NULL, &qcli), 0);
-	/* Control again, now that there is a Queue to fire into. */
-	fx_control_stop(&fx);
-	fx_control_start(&fx, false);
-
 	fx.now = T0 + 30000;
 	fx_tenant(&fx, "acme");
 	cr_assert_eq(
@@ -68,31 +54,11 @@ static void start(void)
 
 static void stop(void)
 {
-	fx_control_stop(&fx);
 	rpc_client_destroy(qcli);
-	rpc_server_destroy(fx.queue_srv);
-	fx.queue_srv = NULL;
-	queue_destroy(queue);
 	fx_stop(&fx);
 }
 
 TestSuite(schedule_queue, .init = start, .fini = stop);
-
-/* Leases everything ready for acme (up to 10). */
-static Noetl__LeaseReply *lease_all(void)
-{
-	Noetl__LeaseRequest req = NOETL__LEASE_REQUEST__INIT;
-	req.max_items = 10;
-	req.lease_ms = 60000;
-	req.tenant = "acme";
-	req.consumer = "test";
-	ProtobufCMessage *out = NULL;
-	char *err = NULL;
-	int st = rpc_call(qcli, &noetl__queue__descriptor, "Lease", &req.base, NULL, &out, &err);
-	cr_assert_eq(st, 0, "Lease: %s", err ? err : "");
-	free(err);
-	return (Noetl__LeaseReply *)out;
-}
 
 static unsigned tick(int64_t now)
 {
@@ -109,21 +75,17 @@ Test(schedule_queue, a_tick_becomes_one_item_in_the_queue_even_across_a_restart)
 	fx_control_start(&fx, false);
 	cr_expect_eq(tick(T0 + MINUTE + 6), 0);
 
-	Noetl__LeaseReply *rep = lease_all();
-	cr_assert_eq(rep->n_items, 1);
-	const Noetl__Item *it = rep->items[0]->item;
+	cr_assert_eq(fx_queue_items(&fx), 1);
+	const struct fx_item *it = &fx.items[0];
 	cr_expect_str_eq(it->tenant, "acme");
 	cr_expect_str_eq(it->queue, "q");
 	cr_expect_str_eq(it->event, "tick");
 	cr_expect_str_eq(it->package, "ticker");
 	char key[128];
 	snprintf(key, sizeof(key), "acme/ticker/every-minute/%lld", (long long)(T0 + MINUTE));
-	cr_expect_str_eq(it->idempotency_key, key);
-	cr_expect_eq(it->payload.len, strlen("{\"n\":1}"));
-	cr_expect_eq(memcmp(it->payload.data, "{\"n\":1}", it->payload.len), 0);
-	cr_assert_not_null(it->retry);
-	cr_expect_eq(it->retry->max_attempts, 2, "the runtime's policy when the event has none");
-	protobuf_c_message_free_unpacked(&rep->base, NULL);
+	cr_expect_str_eq(it->key, key);
+	cr_expect_str_eq(it->payload, "{\"n\":1}");
+	cr_expect_eq(it->max_attempts, 2, "the runtime's policy when the event has none");
 }
 
 Test(schedule_queue, the_queue_drops_a_tick_enqueued_again_with_its_key)
@@ -151,7 +113,5 @@ Test(schedule_queue, the_queue_drops_a_tick_enqueued_again_with_its_key)
 	cr_expect(er->results[0]->duplicate);
 	protobuf_c_message_free_unpacked(out, NULL);
 
-	Noetl__LeaseReply *rep = lease_all();
-	cr_expect_eq(rep->n_items, 1);
-	protobuf_c_message_free_unpacked(&rep->base, NULL);
+	cr_expect_eq(fx_queue_items(&fx), 1);
 }

@@ -1,8 +1,9 @@
 /*
  * Control's cron scheduler, driven through control_schedule_tick with an
- * injected clock, against a fake Queue over ipc://: one item per tick, the
- * idempotency key, no double fire across a restart, the catch-up rule, and
- * what happens when the Queue is away.
+ * injected clock, against the real Queue behind a relay that can lose its
+ * replies or turn Control away: one item per tick, the idempotency key, no
+ * double fire across a restart, the catch-up rule, and what happens when
+ * the Queue is away.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -69,8 +70,8 @@ static void expect_key(size_t i, int64_t fire_ms)
 {
 	char key[128];
 	snprintf(key, sizeof(key), "acme/ticker/every-minute/%lld", (long long)fire_ms);
-	cr_assert_lt(i, fx.queue.n);
-	cr_expect_str_eq(fx.queue.items[i].key, key);
+	cr_assert_lt(i, fx_queue_items(&fx));
+	cr_expect_str_eq(fx.items[i].key, key);
 }
 
 Test(scheduler, a_schedule_fires_once_per_tick_with_its_event)
@@ -80,10 +81,10 @@ Test(scheduler, a_schedule_fires_once_per_tick_with_its_event)
 	cr_expect_eq(tick(T0 + MINUTE), 1);
 	cr_expect_eq(tick(T0 + MINUTE + 500), 0, "the 00:01 tick fired already");
 	cr_expect_eq(tick(T0 + 2 * MINUTE + 10), 1);
-	cr_assert_eq(fx.queue.n, 2);
+	cr_assert_eq(fx_queue_items(&fx), 2);
 	expect_key(0, T0 + MINUTE);
 	expect_key(1, T0 + 2 * MINUTE);
-	const struct fake_item *it = &fx.queue.items[0];
+	const struct fx_item *it = &fx.items[0];
 	cr_expect_str_eq(it->tenant, "acme");
 	cr_expect_str_eq(it->queue, "q");
 	cr_expect_str_eq(it->event, "tick");
@@ -91,7 +92,7 @@ Test(scheduler, a_schedule_fires_once_per_tick_with_its_event)
 	cr_expect_str_eq(it->payload, "{\"hello\":\"world\"}");
 	cr_expect_eq(it->max_attempts, 4, "the event's retry policy travels with the item");
 	cr_expect_eq(strlen(it->id), 26);
-	cr_expect_str_neq(fx.queue.items[0].id, fx.queue.items[1].id);
+	cr_expect_str_neq(fx.items[0].id, fx.items[1].id);
 }
 
 Test(scheduler, a_restart_does_not_fire_a_tick_twice)
@@ -101,8 +102,8 @@ Test(scheduler, a_restart_does_not_fire_a_tick_twice)
 	fx_control_start(&fx, false);
 	cr_expect_eq(tick(T0 + MINUTE + 2), 0);
 	cr_expect_eq(tick(T0 + 2 * MINUTE), 1);
-	cr_expect_eq(fx.queue.n, 2);
-	cr_expect_eq(fake_queue_unique(&fx.queue), 2);
+	cr_expect_eq(relay_requests(fx.relay, "Enqueue"), 2, "nothing sent again");
+	cr_expect_eq(fx_queue_items(&fx), 2);
 }
 
 Test(scheduler, ticks_missed_while_down_fire_once_for_the_latest)
@@ -112,7 +113,7 @@ Test(scheduler, ticks_missed_while_down_fire_once_for_the_latest)
 	/* Down from 00:01 to 00:07:30: the 00:02 .. 00:07 ticks were missed. */
 	fx_control_start(&fx, false);
 	cr_expect_eq(tick(T0 + 7 * MINUTE + 30000), 1);
-	cr_assert_eq(fx.queue.n, 2);
+	cr_assert_eq(fx_queue_items(&fx), 2);
 	expect_key(1, T0 + 7 * MINUTE);
 	cr_expect_eq(tick(T0 + 7 * MINUTE + 40000), 0);
 	cr_expect_eq(tick(T0 + 8 * MINUTE), 1);
@@ -125,29 +126,29 @@ Test(scheduler, a_lost_queue_reply_is_retried_with_the_same_key)
 {
 	/* The Queue stores the item but Control never hears back: as if
 	 * Control died between the two writes. */
-	fx.queue.fail_after_record = true;
+	relay_set_mode(fx.relay, RELAY_LOSE_REPLY);
 	unsigned fired = 0;
 	fx.now = T0 + MINUTE;
 	cr_expect_neq(control_schedule_tick(fx.ctl, fx.now, &fired), 0);
 	cr_expect_eq(fired, 0);
-	fx.queue.fail_after_record = false;
+	cr_expect_eq(fx_queue_items(&fx), 1, "the Queue has the item");
+	relay_set_mode(fx.relay, RELAY_PASS);
 	fx_control_stop(&fx);
 	fx_control_start(&fx, false);
 	cr_expect_eq(tick(T0 + MINUTE + 10), 1);
-	cr_assert_eq(fx.queue.n, 2);
+	cr_expect_eq(relay_requests(fx.relay, "Enqueue"), 2, "sent again after the restart");
+	cr_expect_eq(fx_queue_items(&fx), 1, "the Queue sees the same key and drops it");
 	expect_key(0, T0 + MINUTE);
-	expect_key(1, T0 + MINUTE);
-	cr_expect(fx.queue.items[1].duplicate, "the Queue sees the same key and drops it");
-	cr_expect_eq(fake_queue_unique(&fx.queue), 1);
 }
 
 Test(scheduler, an_unreachable_queue_leaves_the_tick_due)
 {
-	fx.queue.refuse = true;
+	relay_set_mode(fx.relay, RELAY_REFUSE);
 	unsigned fired = 0;
 	cr_expect_neq(control_schedule_tick(fx.ctl, T0 + MINUTE, &fired), 0);
 	cr_expect_eq(fired, 0);
-	fx.queue.refuse = false;
+	cr_expect_eq(fx_queue_items(&fx), 0);
+	relay_set_mode(fx.relay, RELAY_PASS);
 	cr_expect_eq(tick(T0 + MINUTE + 1000), 1);
 	expect_key(0, T0 + MINUTE);
 }
@@ -201,7 +202,7 @@ Test(scheduler, the_scheduler_thread_fires_on_its_own)
 	cr_assert_eq(control_create(&cc, &fx.ctl), 0);
 	/* Deployed (in start) at 2026-01-01T00:00:30Z: the real clock is long
 	 * past that, so the thread's first pass catches up exactly once. */
-	for (int i = 0; i < 500 && fake_queue_unique(&fx.queue) == 0; i++)
+	for (int i = 0; i < 500 && fx_queue_items(&fx) == 0; i++)
 		usleep(10000);
-	cr_expect_eq(fake_queue_unique(&fx.queue), 1);
+	cr_expect_eq(fx_queue_items(&fx), 1);
 }
