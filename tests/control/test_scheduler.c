@@ -141,6 +141,21 @@ Test(scheduler, a_lost_queue_reply_is_retried_with_the_same_key)
 	expect_key(0, T0 + MINUTE);
 }
 
+Test(scheduler, a_queue_call_that_runs_out_of_time_is_retried_with_the_same_key)
+{
+	/* The Queue stalls: Control's call runs out of time, then the Queue
+	 * takes the held item after all, before Control's retry. */
+	relay_set_mode(fx.relay, RELAY_HOLD);
+	unsigned fired = 0;
+	cr_expect_neq(control_schedule_tick(fx.ctl, T0 + MINUTE, &fired), 0);
+	cr_expect_eq(fired, 0);
+	relay_set_mode(fx.relay, RELAY_PASS);
+	cr_expect_eq(tick(T0 + MINUTE + 10), 1);
+	cr_expect_eq(relay_requests(fx.relay, "Enqueue"), 2);
+	cr_expect_eq(fx_queue_items(&fx), 1, "the late item and the retry are one");
+	expect_key(0, T0 + MINUTE);
+}
+
 Test(scheduler, an_unreachable_queue_leaves_the_tick_due)
 {
 	relay_set_mode(fx.relay, RELAY_REFUSE);
