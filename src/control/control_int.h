@@ -69,6 +69,9 @@ bool control_check_tenant(void *call, const char *tenant);
 bool control_check_id(void *call, const char *what, const char *id);
 /* Answers a store error in words; rv is the store's code. */
 void control_fail_store(void *call, int rv, const char *what);
+/* Frees arr, an array of n protobuf messages (NULL entries skipped) that a
+ * store listing returned, and the messages. */
+void control_free_messages(void *arr, size_t n);
 
 /* scheduler.c */
 int scheduler_start(struct control *c, int interval_ms);

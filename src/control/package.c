@@ -392,10 +392,7 @@ static int rollback_target(struct control *c, const Noetl__RollbackRequest *in,
 			break;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		if (h[i] != NULL)
-			protobuf_c_message_free_unpacked(&h[i]->base, NULL);
-	free(h);
+	control_free_messages(h, n);
 	if (target == NULL) {
 		rpc_fail(call, NOETL__STATUS__FAILED_PRECONDITION,
 		         "package '%s' of tenant '%s' has no earlier revision to roll back to",
@@ -522,9 +519,7 @@ void package_list(Noetl__Control_Service *svc, const Noetl__ListPackagesRequest 
 	rep.next_cursor.data = next;
 	rep.next_cursor.len = next_len;
 	done(&rep, call);
-	for (size_t i = 0; i < n; i++)
-		protobuf_c_message_free_unpacked(&arr[i]->base, NULL);
-	free(arr);
+	control_free_messages(arr, n);
 	free(next);
 }
 
@@ -559,7 +554,5 @@ void package_history(Noetl__Control_Service *svc, const Noetl__PackageRef *in,
 	rep.n_revisions = n;
 	rep.omitted = omitted;
 	done(&rep, call);
-	for (size_t i = 0; i < n; i++)
-		protobuf_c_message_free_unpacked(&h[i]->base, NULL);
-	free(h);
+	control_free_messages(h, n);
 }

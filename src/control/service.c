@@ -64,6 +64,15 @@ void control_fail_store(void *call, int rv, const char *what)
 	         what, strerror(-rv));
 }
 
+void control_free_messages(void *arr, size_t n)
+{
+	ProtobufCMessage **m = arr;
+	for (size_t i = 0; i < n; i++)
+		if (m[i] != NULL)
+			protobuf_c_message_free_unpacked(m[i], NULL);
+	free(m);
+}
+
 static void fail_no_tenant(void *call, const char *tenant)
 {
 	rpc_fail(call, NOETL__STATUS__NOT_FOUND,
@@ -146,9 +155,7 @@ static void h_list_tenants(Noetl__Control_Service *svc, const Noetl__Empty *in,
 	rep.n_tenants = n;
 	rep.revision = rev;
 	done(&rep, call);
-	for (size_t i = 0; i < n; i++)
-		protobuf_c_message_free_unpacked(&arr[i]->base, NULL);
-	free(arr);
+	control_free_messages(arr, n);
 }
 
 /* --- snapshot, changes, health --- */
@@ -315,9 +322,7 @@ static void h_list_tokens(Noetl__Control_Service *svc, const Noetl__ListTokensRe
 	rep.tokens = arr;
 	rep.n_tokens = n;
 	done(&rep, call);
-	for (size_t i = 0; i < n; i++)
-		protobuf_c_message_free_unpacked(&arr[i]->base, NULL);
-	free(arr);
+	control_free_messages(arr, n);
 }
 
 static void h_revoke_token(Noetl__Control_Service *svc, const Noetl__RevokeTokenRequest *in,

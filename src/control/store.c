@@ -15,29 +15,21 @@ int control_store_open(const char *dir, struct stream_pub *pub, struct control_s
 	struct control_store *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	int rv = kv_open(dir, NULL, &s->kv);
-	if (rv != 0)
-		goto fail_kv;
-	rv = changelog_open(s->kv, "L", 1, pub, &s->log);
-	if (rv != 0)
-		goto fail_log;
+	int rv = changelog_open_store(dir, "L", 1, pub, &s->kv, &s->log);
+	if (rv != 0) {
+		free(s);
+		return rv;
+	}
 	pthread_mutex_init(&s->write, NULL);
 	*out = s;
 	return 0;
-
-fail_log:
-	kv_close(s->kv);
-fail_kv:
-	free(s);
-	return rv;
 }
 
 void control_store_close(struct control_store *s)
 {
 	if (s == NULL)
 		return;
-	changelog_close(s->log);
-	kv_close(s->kv);
+	changelog_close_store(s->kv, s->log);
 	pthread_mutex_destroy(&s->write);
 	free(s);
 }
@@ -113,6 +105,18 @@ static int commit_change(struct control_store *s, struct kv_batch *b, const char
 	if (rv != 0)
 		return rv;
 	return control_store_write(s, b);
+}
+
+/* Puts m, packed, under k in b. 0 or -ENOMEM. */
+static int put_msg(struct kv_batch *b, const struct key *k, const ProtobufCMessage *m)
+{
+	size_t len;
+	void *packed = control_store_pack(m, &len);
+	if (packed == NULL)
+		return -ENOMEM;
+	kv_batch_put(b, k->b, k->n, packed, len);
+	free(packed);
+	return 0;
 }
 
 /* --- tenants --- */
@@ -345,12 +349,8 @@ int control_store_add_token(struct control_store *s, const Noetl__TokenInfo *inf
 	}
 	if (rv != -ENOENT)
 		goto done;
-	void *packed = control_store_pack(&info->base, &len);
-	rv = -ENOMEM;
-	if (packed == NULL)
+	if ((rv = put_msg(b, &k, &info->base)) != 0)
 		goto done;
-	kv_batch_put(b, k.b, k.n, packed, len);
-	free(packed);
 	Noetl__DefinitionChange dc = NOETL__DEFINITION_CHANGE__INIT;
 	dc.kind = NOETL__DEFINITION_CHANGE__KIND__TOKEN_CREATED;
 	dc.tenant = info->tenant;
@@ -422,14 +422,8 @@ int control_store_set_secret(struct control_store *s, const Noetl__WebhookSecret
 			goto done;
 		free(val);
 		kv_batch_delete(b, k.b, k.n);
-	} else {
-		size_t len;
-		void *packed = control_store_pack(&ws->base, &len);
-		rv = -ENOMEM;
-		if (packed == NULL)
-			goto done;
-		kv_batch_put(b, k.b, k.n, packed, len);
-		free(packed);
+	} else if ((rv = put_msg(b, &k, &ws->base)) != 0) {
+		goto done;
 	}
 	Noetl__DefinitionChange dc = NOETL__DEFINITION_CHANGE__INIT;
 	dc.kind = NOETL__DEFINITION_CHANGE__KIND__SECRET_SET;

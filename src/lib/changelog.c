@@ -127,6 +127,30 @@ static uint64_t topic_rev(struct changelog *cl, const char *topic)
 	return rev;
 }
 
+int changelog_open_store(const char *dir, const void *prefix, size_t plen, struct stream_pub *pub,
+                         struct kv **kv, struct changelog **log)
+{
+	struct kv *k;
+	struct changelog *l;
+	int rc = kv_open(dir, NULL, &k);
+	if (rc != 0)
+		return rc;
+	rc = changelog_open(k, prefix, plen, pub, &l);
+	if (rc != 0) {
+		kv_close(k);
+		return rc;
+	}
+	*kv = k;
+	*log = l;
+	return 0;
+}
+
+void changelog_close_store(struct kv *kv, struct changelog *log)
+{
+	changelog_close(log);
+	kv_close(kv);
+}
+
 int changelog_open(struct kv *kv, const void *prefix, size_t plen, struct stream_pub *pub,
                    struct changelog **out)
 {

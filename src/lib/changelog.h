@@ -36,6 +36,16 @@ int changelog_open(struct kv *kv, const void *prefix, size_t plen, struct stream
                    struct changelog **out);
 void changelog_close(struct changelog *cl);
 
+/*
+ * Opens the store of a service that publishes its changes: the kv store in
+ * dir and the log under prefix in it, as changelog_open. 0 with *kv and *log
+ * (close both with changelog_close_store), or -errno with nothing open.
+ */
+int changelog_open_store(const char *dir, const void *prefix, size_t plen, struct stream_pub *pub,
+                         struct kv **kv, struct changelog **log);
+/* Closes the log, then its store; either may be NULL. */
+void changelog_close_store(struct kv *kv, struct changelog *log);
+
 /* Adds a change of topic with body (copied) to b and returns its revision. */
 uint64_t changelog_add(struct changelog *cl, struct kv_batch *b, const char *topic,
                        const void *body, size_t blen, int64_t time_ms);

@@ -92,29 +92,21 @@ int repository_store_open(const char *dir, struct stream_pub *pub, struct reposi
 	struct repository_store *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	int rv = kv_open(dir, NULL, &s->kv);
-	if (rv != 0)
-		goto fail_kv;
-	rv = changelog_open(s->kv, LOG_PREFIX, 1, pub, &s->log);
-	if (rv != 0)
-		goto fail_log;
+	int rv = changelog_open_store(dir, LOG_PREFIX, 1, pub, &s->kv, &s->log);
+	if (rv != 0) {
+		free(s);
+		return rv;
+	}
 	pthread_mutex_init(&s->write, NULL);
 	*out = s;
 	return 0;
-
-fail_log:
-	kv_close(s->kv);
-fail_kv:
-	free(s);
-	return rv;
 }
 
 void repository_store_close(struct repository_store *s)
 {
 	if (s == NULL)
 		return;
-	changelog_close(s->log);
-	kv_close(s->kv);
+	changelog_close_store(s->kv, s->log);
 	pthread_mutex_destroy(&s->write);
 	free(s);
 }
