@@ -103,8 +103,9 @@ int cli_client(struct cli *cli, enum cli_service s, struct rpc_client **out);
 
 /*
  * Calls method on service s and, on success, stores the reply in *out (free
- * with protobuf_c_message_free_unpacked). On failure prints what went wrong
- * in words, with what to do, and returns CLI_FAIL. Metadata: --token and
+ * with protobuf_c_message_free_unpacked; out NULL: the reply is dropped, for
+ * actions whose reply says nothing more than OK). On failure prints what
+ * went wrong in words, with what to do, and returns CLI_FAIL. Metadata: --token and
  * --tenant; tenant overrides --tenant when not NULL.
  */
 int cli_call(struct cli *cli, enum cli_service s, const ProtobufCServiceDescriptor *svc,

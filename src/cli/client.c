@@ -158,9 +158,15 @@ int cli_call(struct cli *cli, enum cli_service s, const ProtobufCServiceDescript
 	        .token = cli->token,
 	};
 	char *msg = NULL;
-	int status = rpc_call(c, svc, method, in, &o, out, &msg);
-	if (status == NOETL__STATUS__OK)
+	ProtobufCMessage *reply = NULL;
+	int status = rpc_call(c, svc, method, in, &o, &reply, &msg);
+	if (status == NOETL__STATUS__OK) {
+		if (out != NULL)
+			*out = reply;
+		else
+			protobuf_c_message_free_unpacked(reply, NULL);
 		return CLI_OK;
+	}
 	cli_print_call_error(cli, s, method, status, msg);
 	free(msg);
 	return CLI_FAIL;

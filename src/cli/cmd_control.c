@@ -56,8 +56,8 @@ bool cli_operands(struct cli *cli, int argc, int min, int max, const char *usage
 	return false;
 }
 
-static int call(struct cli *cli, const char *method, const ProtobufCMessage *in, const char *tenant,
-                ProtobufCMessage **out)
+int cli_control_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
+                     const char *tenant, ProtobufCMessage **out)
 {
 	return cli_call(cli, CLI_CONTROL, &noetl__control__descriptor, method, in, tenant, out);
 }
@@ -71,7 +71,7 @@ static int run_tenant_add(struct cli *cli, int argc, char **argv)
 	Noetl__AddTenantRequest req = NOETL__ADD_TENANT_REQUEST__INIT;
 	req.id = argv[0];
 	ProtobufCMessage *out;
-	int rv = call(cli, "AddTenant", &req.base, argv[0], &out);
+	int rv = cli_control_call(cli, "AddTenant", &req.base, argv[0], &out);
 	if (rv != CLI_OK)
 		return rv;
 	json_t *obj = pbjson_from(out);
@@ -86,7 +86,7 @@ static int run_tenant_list(struct cli *cli, int argc, char **argv)
 		return CLI_USAGE;
 	Noetl__Empty e = NOETL__EMPTY__INIT;
 	ProtobufCMessage *out;
-	int rv = call(cli, "ListTenants", &e.base, NULL, &out);
+	int rv = cli_control_call(cli, "ListTenants", &e.base, NULL, &out);
 	if (rv != CLI_OK)
 		return rv;
 	Noetl__ListTenantsReply *rep = (Noetl__ListTenantsReply *)out;
@@ -112,11 +112,9 @@ static int run_tenant_remove(struct cli *cli, int argc, char **argv)
 		return CLI_USAGE;
 	Noetl__RemoveTenantRequest req = NOETL__REMOVE_TENANT_REQUEST__INIT;
 	req.id = argv[0];
-	ProtobufCMessage *out;
-	int rv = call(cli, "RemoveTenant", &req.base, argv[0], &out);
+	int rv = cli_control_call(cli, "RemoveTenant", &req.base, argv[0], NULL);
 	if (rv != CLI_OK)
 		return rv;
-	protobuf_c_message_free_unpacked(out, NULL);
 	return cli_done(cli, json_pack("{s:s, s:b}", "id", argv[0], "removed", 1),
 	                "tenant '%s' removed", argv[0]);
 }
@@ -214,7 +212,7 @@ static int run_deploy(struct cli *cli, int argc, char **argv)
 	req.update = update_flag;
 	req.source = text;
 	ProtobufCMessage *out;
-	rv = call(cli, "Deploy", &req.base, pkg->tenant, &out);
+	rv = cli_control_call(cli, "Deploy", &req.base, pkg->tenant, &out);
 	if (rv == CLI_OK) {
 		rv = report_change(cli, update_flag ? "updated" : "deployed", pkg->tenant, pkg->id,
 		                   (Noetl__DeployReply *)out, 0);
@@ -247,7 +245,7 @@ static int run_rollback(struct cli *cli, int argc, char **argv)
 		req.id = argv[1];
 	}
 	ProtobufCMessage *out;
-	int rv = call(cli, "Rollback", &req.base, req.tenant, &out);
+	int rv = cli_control_call(cli, "Rollback", &req.base, req.tenant, &out);
 	if (rv == CLI_OK) {
 		Noetl__DeployReply *rep = (Noetl__DeployReply *)out;
 		/* Which definition came back is in the new history entry. */
@@ -257,7 +255,7 @@ static int run_rollback(struct cli *cli, int argc, char **argv)
 		ref.revision = rep->revision;
 		ProtobufCMessage *got = NULL;
 		uint64_t restored = req.to_revision;
-		if (call(cli, "GetPackage", &ref.base, req.tenant, &got) == CLI_OK) {
+		if (cli_control_call(cli, "GetPackage", &ref.base, req.tenant, &got) == CLI_OK) {
 			Noetl__GetPackageReply *g = (Noetl__GetPackageReply *)got;
 			if (g->revision != NULL)
 				restored = g->revision->rolled_back_to;
@@ -279,7 +277,7 @@ static int run_delete(struct cli *cli, int argc, char **argv)
 	ref.tenant = argv[0];
 	ref.id = argv[1];
 	ProtobufCMessage *out;
-	int rv = call(cli, "Delete", &ref.base, argv[0], &out);
+	int rv = cli_control_call(cli, "Delete", &ref.base, argv[0], &out);
 	if (rv != CLI_OK)
 		return rv;
 	rv = report_change(cli, "deleted", argv[0], argv[1], (Noetl__DeployReply *)out, 0);
@@ -299,7 +297,7 @@ static int run_show_deploy(struct cli *cli, int argc, char **argv)
 	if (show_revision != NULL && !cli_parse_u64(show_revision, &ref.revision))
 		return cli_usage(cli, "--revision '%s' is not a revision number", show_revision);
 	ProtobufCMessage *out;
-	int rv = call(cli, "GetPackage", &ref.base, argv[0], &out);
+	int rv = cli_control_call(cli, "GetPackage", &ref.base, argv[0], &out);
 	if (rv != CLI_OK)
 		return rv;
 	const Noetl__PackageRevision *pr = ((Noetl__GetPackageReply *)out)->revision;
@@ -369,7 +367,8 @@ static int run_list(struct cli *cli, int argc, char **argv)
 		page.limit = 500;
 		req.page = &page;
 		ProtobufCMessage *out;
-		rv = call(cli, "ListPackages", &req.base, argc > 0 ? argv[0] : NULL, &out);
+		rv = cli_control_call(cli, "ListPackages", &req.base, argc > 0 ? argv[0] : NULL,
+		                      &out);
 		if (rv != CLI_OK)
 			break;
 		Noetl__ListPackagesReply *rep = (Noetl__ListPackagesReply *)out;
@@ -411,7 +410,7 @@ static int run_history(struct cli *cli, int argc, char **argv)
 	ref.tenant = argv[0];
 	ref.id = argv[1];
 	ProtobufCMessage *out;
-	int rv = call(cli, "History", &ref.base, argv[0], &out);
+	int rv = cli_control_call(cli, "History", &ref.base, argv[0], &out);
 	if (rv != CLI_OK)
 		return rv;
 	Noetl__HistoryReply *rep = (Noetl__HistoryReply *)out;

@@ -27,6 +27,10 @@ extern const struct config_option cli_watch_options[];
 int cli_done(struct cli *cli, json_t *obj, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* cli_call on Control. */
+int cli_control_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
+                     const char *tenant, ProtobufCMessage **out);
+
 /* Parses a revision or other unsigned number; false if s is not one. */
 bool cli_parse_u64(const char *s, uint64_t *out);
 

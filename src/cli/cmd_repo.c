@@ -248,11 +248,9 @@ static int run_rm(struct cli *cli, int argc, char **argv)
 	Noetl__FileRef ref = NOETL__FILE_REF__INIT;
 	ref.tenant = argv[0];
 	ref.name = argv[1];
-	ProtobufCMessage *out;
-	int rv = call(cli, "DeleteFile", &ref.base, argv[0], &out);
+	int rv = call(cli, "DeleteFile", &ref.base, argv[0], NULL);
 	if (rv != CLI_OK)
 		return rv;
-	protobuf_c_message_free_unpacked(out, NULL);
 	return cli_done(
 	        cli, json_pack("{s:s, s:s, s:b}", "tenant", argv[0], "name", argv[1], "deleted", 1),
 	        "file '%s' of tenant '%s' deleted (every version)", argv[1], argv[0]);

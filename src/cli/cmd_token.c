@@ -23,12 +23,6 @@ static const struct config_option create_options[] = {
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
-static int call(struct cli *cli, const char *method, const ProtobufCMessage *in, const char *tenant,
-                ProtobufCMessage **out)
-{
-	return cli_call(cli, CLI_CONTROL, &noetl__control__descriptor, method, in, tenant, out);
-}
-
 static int run_create(struct cli *cli, int argc, char **argv)
 {
 	if (!cli_operands(cli, argc, 1, 1, "noetlctl token create TENANT [--description TEXT]"))
@@ -37,7 +31,7 @@ static int run_create(struct cli *cli, int argc, char **argv)
 	req.tenant = argv[0];
 	req.description = description != NULL ? description : "";
 	ProtobufCMessage *out;
-	int rv = call(cli, "CreateToken", &req.base, argv[0], &out);
+	int rv = cli_control_call(cli, "CreateToken", &req.base, argv[0], &out);
 	if (rv != CLI_OK)
 		return rv;
 	Noetl__CreateTokenReply *rep = (Noetl__CreateTokenReply *)out;
@@ -62,7 +56,7 @@ static int run_list(struct cli *cli, int argc, char **argv)
 	Noetl__ListTokensRequest req = NOETL__LIST_TOKENS_REQUEST__INIT;
 	req.tenant = argv[0];
 	ProtobufCMessage *out;
-	int rv = call(cli, "ListTokens", &req.base, argv[0], &out);
+	int rv = cli_control_call(cli, "ListTokens", &req.base, argv[0], &out);
 	if (rv != CLI_OK)
 		return rv;
 	Noetl__ListTokensReply *rep = (Noetl__ListTokensReply *)out;
@@ -89,11 +83,9 @@ static int run_revoke(struct cli *cli, int argc, char **argv)
 	Noetl__RevokeTokenRequest req = NOETL__REVOKE_TOKEN_REQUEST__INIT;
 	req.tenant = argv[0];
 	req.id = argv[1];
-	ProtobufCMessage *out;
-	int rv = call(cli, "RevokeToken", &req.base, argv[0], &out);
+	int rv = cli_control_call(cli, "RevokeToken", &req.base, argv[0], NULL);
 	if (rv != CLI_OK)
 		return rv;
-	protobuf_c_message_free_unpacked(out, NULL);
 	return cli_done(
 	        cli, json_pack("{s:s, s:s, s:b}", "tenant", argv[0], "id", argv[1], "revoked", 1),
 	        "token %s of tenant '%s' revoked", argv[1], argv[0]);
@@ -130,11 +122,9 @@ static int set_secret(struct cli *cli, const char *tenant, const char *event, co
 	ws.tenant = (char *)tenant;
 	ws.event = (char *)event;
 	ws.secret = (char *)secret;
-	ProtobufCMessage *out;
-	int rv = call(cli, "SetWebhookSecret", &ws.base, tenant, &out);
+	int rv = cli_control_call(cli, "SetWebhookSecret", &ws.base, tenant, NULL);
 	if (rv != CLI_OK)
 		return rv;
-	protobuf_c_message_free_unpacked(out, NULL);
 	bool set = secret[0] != '\0';
 	return cli_done(cli,
 	                json_pack("{s:s, s:s, s:b}", "tenant", tenant, "event", event, "set", set),
