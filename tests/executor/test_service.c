@@ -371,6 +371,15 @@ Test(executor_service, a_non_zero_code_routes_to_the_error_event)
 	noetl__executions_reply__free_unpacked(hold, NULL);
 }
 
+/* The first page of tenant's dead letters (free with
+ * noetl__dead_list_reply__free_unpacked). */
+static Noetl__DeadListReply *dead_list(const char *tenant)
+{
+	Noetl__DeadListRequest dl = NOETL__DEAD_LIST_REQUEST__INIT;
+	dl.tenant = (char *)tenant;
+	return (Noetl__DeadListReply *)call(c_q, &noetl__queue__descriptor, "DeadList", &dl.base);
+}
+
 /* A module that fails in the platform: retried, then dead with the reason. */
 static void failing_module(const char *fixture, const char *payload, const char *reason_part)
 {
@@ -396,10 +405,7 @@ static void failing_module(const char *fixture, const char *payload, const char 
 	                   e->reason);
 	noetl__executions_reply__free_unpacked(hold, NULL);
 
-	Noetl__DeadListRequest dl = NOETL__DEAD_LIST_REQUEST__INIT;
-	dl.tenant = "bad";
-	Noetl__DeadListReply *r =
-	        (Noetl__DeadListReply *)call(c_q, &noetl__queue__descriptor, "DeadList", &dl.base);
+	Noetl__DeadListReply *r = dead_list("bad");
 	cr_assert_eq(r->n_items, 1);
 	cr_assert_str_eq(r->items[0]->id, id);
 	cr_assert_eq(r->items[0]->n_history, 2);
@@ -534,10 +540,7 @@ static char *only_success(const char *tenant, const char *event_id)
 
 static void assert_no_dead_letters(const char *tenant)
 {
-	Noetl__DeadListRequest dl = NOETL__DEAD_LIST_REQUEST__INIT;
-	dl.tenant = (char *)tenant;
-	Noetl__DeadListReply *r =
-	        (Noetl__DeadListReply *)call(c_q, &noetl__queue__descriptor, "DeadList", &dl.base);
+	Noetl__DeadListReply *r = dead_list(tenant);
 	cr_assert_eq(r->n_items, 0, "%zu dead letters, the first: '%s'", r->n_items,
 	             r->n_items > 0 && r->items[0]->n_history > 0 ? r->items[0]->history[0]->reason
 	                                                          : "");

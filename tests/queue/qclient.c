@@ -160,19 +160,27 @@ void qack_all(struct rpc_client *c, const Noetl__LeaseReply *r)
 		cr_assert_eq(qack(c, r->items[i]), 0);
 }
 
+int qnack_entry(struct rpc_client *c, Noetl__NackEntry *e, Noetl__AckReply **out)
+{
+	Noetl__NackRequest req = NOETL__NACK_REQUEST__INIT;
+	req.n_entries = 1;
+	req.entries = &e;
+	ProtobufCMessage *m = NULL;
+	int st = qcall(c, "Nack", &req.base, NULL, &m, NULL);
+	if (st == NOETL__STATUS__OK)
+		*out = (Noetl__AckReply *)m;
+	return st;
+}
+
 Noetl__AckReply *qnack(struct rpc_client *c, const Noetl__Leased *l, const char *reason, bool dead)
 {
 	Noetl__NackEntry e = NOETL__NACK_ENTRY__INIT;
 	e.lease = l->lease;
 	e.reason = (char *)reason;
 	e.dead = dead;
-	Noetl__NackEntry *ep = &e;
-	Noetl__NackRequest req = NOETL__NACK_REQUEST__INIT;
-	req.n_entries = 1;
-	req.entries = &ep;
-	ProtobufCMessage *m = NULL;
-	cr_assert_eq(qcall(c, "Nack", &req.base, NULL, &m, NULL), 0);
-	return (Noetl__AckReply *)m;
+	Noetl__AckReply *r = NULL;
+	cr_assert_eq(qnack_entry(c, &e, &r), 0);
+	return r;
 }
 
 bool qstats(struct rpc_client *c, const char *tenant, const char *queue, Noetl__QueueStats *out)

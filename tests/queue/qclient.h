@@ -58,6 +58,9 @@ Noetl__LeaseReply *qlease(struct rpc_client *c, uint32_t max, uint32_t lease_ms,
 int qack(struct rpc_client *c, const Noetl__Leased *l);
 /* Acks every item of a lease reply; asserts each is OK. */
 void qack_all(struct rpc_client *c, const Noetl__LeaseReply *r);
+/* Nacks with one entry (borrowed); returns the call's status, and *out
+ * (freed by the caller) when it is OK. */
+int qnack_entry(struct rpc_client *c, Noetl__NackEntry *e, Noetl__AckReply **out);
 /* Nacks one lease; returns the reply (asserts the call is OK). */
 Noetl__AckReply *qnack(struct rpc_client *c, const Noetl__Leased *l, const char *reason, bool dead);
 /* Stats of tenant/queue; false if the queue is not listed. */

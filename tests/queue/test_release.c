@@ -36,15 +36,7 @@ static int qrelease(const Noetl__Leased *l, uint32_t delay_ms, Noetl__AckReply *
 	e.lease = l->lease;
 	e.release = true;
 	e.delay_ms = delay_ms;
-	Noetl__NackEntry *ep = &e;
-	Noetl__NackRequest req = NOETL__NACK_REQUEST__INIT;
-	req.n_entries = 1;
-	req.entries = &ep;
-	ProtobufCMessage *m = NULL;
-	int st = qcall(fx.cli, "Nack", &req.base, NULL, &m, NULL);
-	if (st == NOETL__STATUS__OK)
-		*out = (Noetl__AckReply *)m;
-	return st;
+	return qnack_entry(fx.cli, &e, out);
 }
 
 /* Releases one lease and asserts it was released; returns when the item
