@@ -18,6 +18,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
+#include "svcmain.h"
 #include "util.h"
 
 static char *control_url, *repository_url, *queue_url, *recorder_url;
@@ -25,8 +26,7 @@ static char *control_stream, *repository_stream, *http_url, *cache_dir, *runner,
 static int pool, workers, batch, per_tenant, runner_min;
 static int64_t lease, timeout, runner_idle;
 static size_t memory, cache_max;
-static char *log_level;
-static bool log_json;
+static struct svcmain_common common;
 
 static const struct config_option options[] = {
         {"executor.control", CONFIG_URL, &control_url, NOETL_DEFAULT_CONTROL_URL,
@@ -74,9 +74,7 @@ static const struct config_option options[] = {
          "linear memory limit per module unless the runtime says otherwise", NULL, NULL},
         {"executor.token", CONFIG_STRING, &token, NULL, "platform credential for service calls",
          NULL, NULL},
-        {"log.level", CONFIG_ENUM, &log_level, "info", "least severe level logged", NULL,
-         "debug|info|warn|error"},
-        {"log.json", CONFIG_BOOL, &log_json, "false", "log one JSON object per line", NULL, NULL},
+        SVCMAIN_LOG_OPTIONS(&common),
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -146,41 +144,17 @@ static uint32_t runner_idle_ms(int64_t ms)
 
 int main(int argc, char **argv)
 {
-	int next;
-	bool help = false;
-	char *err = NULL;
-	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
-		fprintf(stderr, "noetl-executor: %s\n", err);
-		free(err);
-		config_free(options);
-		return 2;
-	}
-	if (help) {
-		config_usage(&spec, stdout);
-		config_free(options);
-		return 0;
-	}
-	if (next < argc) {
-		fprintf(stderr, "noetl-executor: unexpected argument '%s' (see --help)\n",
-		        argv[next]);
-		config_free(options);
-		return 2;
-	}
-	if (runner_min < 0 || runner_idle < 0) {
-		fprintf(stderr, "noetl-executor: '%s' must not be negative\n",
-		        runner_min < 0 ? "executor.runner-min" : "executor.runner-idle");
-		config_free(options);
-		return 2;
-	}
-	enum log_level lvl = LOG_LEVEL_INFO;
-	log_level_parse(log_level, &lvl);
-	log_setup("executor", lvl, log_json);
-
+	int status;
+	if (!svcmain_configure(&spec, &common, "executor", argc, argv, &status))
+		return status;
+	if (runner_min < 0 || runner_idle < 0)
+		return svcmain_refuse(&spec, "'%s' must not be negative",
+		                      runner_min < 0 ? "executor.runner-min"
+		                                     : "executor.runner-idle");
+	/* SIGPIPE keeps its default: the runners inherit it (they talk to the
+	 * executor with MSG_NOSIGNAL anyway) */
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	svcmain_block_signals(&set, false, false);
 
 	struct metrics *m = NULL;
 	metrics_create(0, &m);
@@ -199,9 +173,7 @@ int main(int argc, char **argv)
 	                 METRICS_COUNTER, emit_stats, kind_cache_evicted);
 	struct httpd *h = NULL;
 	struct httpd_options ho = {.name = "executor", .metrics = m, .ready = ready};
-	if (httpd_create(http_url, &ho, &h) != 0 || httpd_start(h) != 0) {
-		log_error("cannot serve health endpoints on '%s'", http_url);
-		httpd_destroy(h);
+	if (svcmain_http(http_url, &ho, &h) != 0) {
 		metrics_destroy(m);
 		config_free(options);
 		return 1;
@@ -228,6 +200,7 @@ int main(int argc, char **argv)
 	        .lease_ms = (int)lease,
 	};
 	struct executor *ex = NULL;
+	char *err = NULL;
 	int rc;
 	for (;;) {
 		rc = executor_create(&cfg, 3000, &ex, &err);
@@ -242,13 +215,12 @@ int main(int argc, char **argv)
 		if (sigtimedwait(&set, NULL, &ts) > 0)
 			break; /* asked to stop while waiting */
 	}
-	int status = 0;
+	status = 0;
 	if (ex != NULL) {
 		atomic_store(&running, ex);
 		log_info("executor ready");
-		int sig;
-		sigwait(&set, &sig);
-		log_info("stopping on signal %d: settling batches in progress", sig);
+		svcmain_wait(&set);
+		log_info("settling batches in progress");
 		atomic_store(&running, NULL);
 		httpd_destroy(h);
 		h = NULL;
