@@ -20,6 +20,18 @@
  * the lane starts a fresh runner in the same slot and sends what is left of
  * its share; every failure consumes an event, so a lane always ends.
  *
+ * Idle runners expire: a thread (reaper_main) sleeps until the least
+ * recently used idle runner has been idle for idle_ms, then empties its slot
+ * under the lock and kills the process outside it, while more than
+ * runner_min runners are alive. An EMPTY slot is what engine_acquire takes
+ * first, so the next batch of that module simply starts a fresh runner.
+ *
+ * At start the engine runs the sandbox probe (a runner that enters the
+ * sandbox and tries an open) and refuses to start if the open is not
+ * stopped: every runner would fail the same way, one event at a time.
+ * After a compile (and at start) the compile cache is pruned to its bound,
+ * keeping the objects of the modules in the table.
+ *
  * Modules are shared by content hash. A module's memory is counted by refs
  * (handles from engine_prepare plus slots holding it); user_refs counts the
  * handles alone, and when it reaches zero the module leaves the table and

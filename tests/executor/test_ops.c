@@ -300,3 +300,30 @@ Test(ops, a_never_expiring_engine_keeps_its_runners)
 	engine_module_release(e, m);
 	engine_destroy(e);
 }
+
+Test(ops, releasing_a_module_stops_its_runners_and_keeps_the_others)
+{
+	/* what the catalog does when a package is removed: its module goes, and
+	 * with it the runners holding it, while other modules' runners stay */
+	struct engine_config cfg = {.pool_size = 2, .runner_idle_ms = UINT32_MAX};
+	struct engine *e = helper_engine_cfg(&cfg);
+	struct engine_module *gone = helper_prepare(e, "sdk/examples/echo.wasm");
+	struct engine_module *stays = helper_prepare(e, "sdk/examples/greet.wasm");
+	struct engine_stats st;
+	engine_stats(e, &st);
+	cr_assert_eq(st.runners_alive, 2);
+	uint64_t killed = st.runners_killed;
+	engine_module_release(e, gone);
+	engine_stats(e, &st);
+	cr_assert_eq(st.runners_alive, 1);
+	cr_assert_eq(st.runners_killed, killed + 1);
+	cr_assert_eq(st.modules_loaded, 1);
+	const char *p[] = {"{\"name\":\"Ada\"}"};
+	struct engine_result *r = helper_run(e, stays, NULL, p, 1, 0, 0);
+	cr_assert_eq(r[0].status, ENGINE_OK, "%s", r[0].reason);
+	engine_results_free(r, 1);
+	engine_stats(e, &st);
+	cr_assert_eq(st.runners_spawned, 2, "the other module's runner stayed warm");
+	engine_module_release(e, stays);
+	engine_destroy(e);
+}
