@@ -82,6 +82,7 @@ static char *leased_payload(const char *tenant, size_t want, size_t i, Noetl__It
 		copy->package = strdup(it->package);
 		copy->id = strdup(it->id);
 		copy->trace_id = strdup(it->trace_id);
+		copy->definition_revision = it->definition_revision;
 	}
 	protobuf_c_message_free_unpacked(&lr->base, NULL);
 	return p;
@@ -112,6 +113,10 @@ Test(ingest, a_valid_event_is_accepted_and_in_the_queue_as_sent)
 	cr_assert_str_eq(it.event, "greet");
 	cr_assert_str_eq(it.package, "p1");
 	cr_assert_neq(it.trace_id[0], '\0');
+	/* the revision of the definitions it was accepted under, for the
+	 * executor to wait for if it is behind (docs/execution.md) */
+	cr_assert_gt(it.definition_revision, 0);
+	cr_assert_leq(it.definition_revision, listener_control_revision(fx.listener));
 	item_release(&it);
 	free(payload);
 	json_decref(j);
