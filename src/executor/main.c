@@ -206,11 +206,14 @@ int main(int argc, char **argv)
 		rc = executor_create(&cfg, 3000, &ex, &err);
 		if (rc == 0)
 			break;
+		if (rc != -EAGAIN) { /* not worth retrying: a bad config or host */
+			log_error("%s", err != NULL ? err : "cannot start");
+			free(err);
+			break;
+		}
 		log_warn("%s", err != NULL ? err : "cannot start");
 		free(err);
 		err = NULL;
-		if (rc != -EAGAIN)
-			break;
 		struct timespec ts = {.tv_sec = 1};
 		if (sigtimedwait(&set, NULL, &ts) > 0)
 			break; /* asked to stop while waiting */
