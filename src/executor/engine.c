@@ -104,7 +104,7 @@ static int check_sandbox(struct engine *e, char **err)
 		free(reason);
 		return 0;
 	}
-	rc = errf(err, rc == -EPERM ? -EPERM : rc,
+	rc = errf(err, rc,
 	          "the runner sandbox does not work on this host (%s); noetl runs modules only "
 	          "inside it and has no option to run them without it: use a Linux kernel with "
 	          "seccomp filters (CONFIG_SECCOMP_FILTER, 3.17 or later) and a container "
