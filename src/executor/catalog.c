@@ -47,7 +47,8 @@ struct catalog {
 	size_t npkgs;
 	struct modslot *mods;
 	size_t nmods;
-	uint64_t revision; /* Control revision applied */
+	uint64_t revision;  /* Control revision applied */
+	unsigned preparing; /* package versions not ready yet (0 or 1: one deploy at a time) */
 	struct stream_sub *control_sub;
 	struct stream_sub *repo_sub;
 };
@@ -271,6 +272,7 @@ static void put_package(struct catalog *d, const char *tenant, const Noetl__Pack
 	d->pkgs = n;
 	d->pkgs[d->npkgs] = (struct pkg){.tenant = util_xstrdup(tenant), .p = c, .revision = rev};
 	d->npkgs++;
+	d->preparing++;
 	for (size_t r = 0; r < c->n_runtimes; r++)
 		slot_locked(d, tenant, c->runtimes[r]->module_ref);
 	pthread_mutex_unlock(&d->mu);
@@ -280,6 +282,7 @@ static void put_package(struct catalog *d, const char *tenant, const Noetl__Pack
 	for (size_t i = 0; i < d->npkgs; i++)
 		if (d->pkgs[i].p == c)
 			d->pkgs[i].ready = true;
+	d->preparing--;
 	release_unused_locked(d);
 	pthread_mutex_unlock(&d->mu);
 }
@@ -485,7 +488,7 @@ static const Noetl__RuntimeDef *find_runtime(const Noetl__Package *p, const char
 static bool serves_locked(const struct catalog *d, size_t i, uint64_t rev)
 {
 	const struct pkg *a = &d->pkgs[i];
-	if (!a->ready || rev == 0)
+	if (d->preparing == 0 || !a->ready || rev == 0)
 		return true;
 	for (size_t k = 0; k < d->npkgs; k++) {
 		const struct pkg *b = &d->pkgs[k];
