@@ -5,8 +5,8 @@
  * (every tenant's packages at one revision), prepares (compiles) the module
  * of every runtime, and then follows both change streams from those
  * revisions, so no change falls in between. A deployed or updated package
- * prepares its modules before it becomes visible: compilation happens at
- * deploy time, not on the first event. A new version of a module file is
+ * prepares its modules before it is ready: compilation happens at deploy
+ * time, not on the first event. A new version of a module file is
  * prepared and swapped in; events that already started keep the module they
  * started with (handles are reference counted). A module no package uses
  * any more is released.
@@ -20,6 +20,8 @@
  * on the old version, items accepted under the new definitions wait for
  * them. An event no version declares, of an item accepted at a revision
  * the catalog has not applied yet, is -ESTALE (wait), not unknown.
+ * catalog_revision() counts a deploy as applied once it is ready, so a
+ * caller that waits for a revision waits for its compile too.
  *
  * A module that fails to fetch or compile is remembered with the reason, so
  * its events fail with that reason instead of waiting; it is tried again
