@@ -60,6 +60,18 @@ static const char *query_tenant(void *call, const char *requested)
 	return t;
 }
 
+/* query_tenant for the calls that need a tenant: also fails the call (and
+ * returns NULL) when neither the request nor the caller names one. */
+static const char *required_tenant(void *call, const char *requested)
+{
+	const char *t = query_tenant(call, requested);
+	if (t != NULL && t[0] == '\0') {
+		rpc_fail(call, NOETL__STATUS__INVALID_ARGUMENT, "'tenant' is required");
+		return NULL;
+	}
+	return t;
+}
+
 static bool event_ok(void *call, const char *event)
 {
 	if (event[0] == '\0' || util_valid_name(event, RECORDER_EVENT_MAX))
@@ -231,13 +243,9 @@ static void h_query_logs(Noetl__Recorder_Service *svc, const Noetl__LogQuery *in
                          Noetl__LogsReply_Closure done, void *call)
 {
 	struct recorder *r = SELF(svc);
-	const char *tenant = query_tenant(call, in->tenant);
+	const char *tenant = required_tenant(call, in->tenant);
 	if (tenant == NULL || !event_ok(call, in->event_id))
 		goto failed;
-	if (tenant[0] == '\0') {
-		rpc_fail(call, NOETL__STATUS__INVALID_ARGUMENT, "'tenant' is required");
-		goto failed;
-	}
 	if (in->min_level < NOETL__LOG_LEVEL__LOG_DEBUG ||
 	    in->min_level > NOETL__LOG_LEVEL__LOG_ERROR) {
 		rpc_fail(call, NOETL__STATUS__INVALID_ARGUMENT,
@@ -303,13 +311,9 @@ static void h_set_retention(Noetl__Recorder_Service *svc, const Noetl__Retention
                             Noetl__Empty_Closure done, void *call)
 {
 	struct recorder *r = SELF(svc);
-	const char *tenant = query_tenant(call, in->tenant);
+	const char *tenant = required_tenant(call, in->tenant);
 	if (tenant == NULL)
 		goto failed;
-	if (tenant[0] == '\0') {
-		rpc_fail(call, NOETL__STATUS__INVALID_ARGUMENT, "'tenant' is required");
-		goto failed;
-	}
 	if (in->max_age_ms < 0) {
 		rpc_fail(call, NOETL__STATUS__INVALID_ARGUMENT,
 		         "'max_age_ms' is negative; 0 keeps records of any age");
@@ -335,13 +339,9 @@ static void h_get_retention(Noetl__Recorder_Service *svc, const Noetl__Retention
                             Noetl__Retention_Closure done, void *call)
 {
 	struct recorder *r = SELF(svc);
-	const char *tenant = query_tenant(call, in->tenant);
+	const char *tenant = required_tenant(call, in->tenant);
 	if (tenant == NULL)
 		goto failed;
-	if (tenant[0] == '\0') {
-		rpc_fail(call, NOETL__STATUS__INVALID_ARGUMENT, "'tenant' is required");
-		goto failed;
-	}
 	struct recorder_policy p;
 	int rc = recorder_store_get_retention(r->store, tenant, &p);
 	if (rc != 0 && rc != -ENOENT) {
