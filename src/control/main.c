@@ -111,28 +111,23 @@ int main(int argc, char **argv)
 		        clock_rate);
 	}
 	struct control *ctl = NULL;
-	struct rpc_server *srv = NULL;
-	struct metrics *metrics = NULL;
-	struct httpd *http = NULL;
-	if (control_create(&cc, &ctl) != 0)
+	struct svcmain_server sv = {0};
+	if (metrics_create(0, &sv.metrics) != 0 || control_create(&cc, &ctl) != 0 ||
+	    control_metrics(ctl, sv.metrics) != 0)
 		goto out;
 	struct rpc_server_options so = {.workers = workers, .tls = common.tls, .name = "control"};
 	struct httpd_options ho = {.name = "control"};
-	if (svcmain_serve(&so, control_service(ctl), &rpc_listen, &srv) != 0 ||
-	    metrics_create(0, &metrics) != 0 || control_metrics(ctl, metrics) != 0)
-		goto out;
-	ho.metrics = metrics;
-	if (svcmain_http(http_listen, &ho, &http) != 0)
+	if (svcmain_server_start(&sv, &so, control_service(ctl), &rpc_listen, http_listen, &ho) !=
+	    0)
 		goto out;
 	log_info("serving noetl.Control on %s, changes on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", stream_listen, data_dir);
 	svcmain_wait(&sigs);
 	status = 0;
 out:
-	httpd_destroy(http);
-	rpc_server_destroy(srv);
+	svcmain_server_stop(&sv);
 	control_destroy(ctl);
-	metrics_destroy(metrics);
+	metrics_destroy(sv.metrics);
 	config_free(options);
 	return status;
 }

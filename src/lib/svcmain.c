@@ -116,3 +116,23 @@ int svcmain_http(const char *url, const struct httpd_options *ho, struct httpd *
 	*out = h;
 	return 0;
 }
+
+int svcmain_server_start(struct svcmain_server *s, const struct rpc_server_options *so,
+                         ProtobufCService *svc, const struct config_list *urls,
+                         const char *http_url, const struct httpd_options *ho)
+{
+	int rc = svcmain_serve(so, svc, urls, &s->rpc);
+	if (rc != 0)
+		return rc;
+	struct httpd_options o = *ho;
+	o.metrics = s->metrics;
+	return svcmain_http(http_url, &o, &s->http);
+}
+
+void svcmain_server_stop(struct svcmain_server *s)
+{
+	httpd_destroy(s->http);
+	s->http = NULL;
+	rpc_server_destroy(s->rpc);
+	s->rpc = NULL;
+}

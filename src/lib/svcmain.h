@@ -107,6 +107,28 @@ void svcmain_block_signals(sigset_t *set, bool usr, bool ignore_sigpipe);
  * SIGUSR1/SIGUSR2, and returns it. */
 int svcmain_wait(const sigset_t *set);
 
+/* What a service process serves besides its own streams. */
+struct svcmain_server {
+	struct metrics *metrics; /* the process's; created by the caller, who
+	                            destroys it after the service */
+	struct rpc_server *rpc;  /* the service's RPC API */
+	struct httpd *http;      /* /healthz, /readyz and /metrics; NULL: none */
+};
+
+/*
+ * Serves svc (borrowed) with so on every URL of urls, then /healthz,
+ * /readyz and /metrics (s->metrics) on http_url with ho as svcmain_http
+ * does. 0, or the -errno of the step that failed (logged); either way
+ * svcmain_server_stop releases what was started.
+ */
+int svcmain_server_start(struct svcmain_server *s, const struct rpc_server_options *so,
+                         ProtobufCService *svc, const struct config_list *urls,
+                         const char *http_url, const struct httpd_options *ho);
+
+/* Stops the HTTP server, then the RPC server, so that the service can be
+ * destroyed; s->metrics stays. Accepts a zeroed s. */
+void svcmain_server_stop(struct svcmain_server *s);
+
 /*
  * Creates an RPC server with so, registers svc (borrowed; it must outlive
  * the server), listens on every URL of urls and starts it. 0 with *out set,

@@ -110,11 +110,9 @@ int main(int argc, char **argv)
 	svcmain_block_signals(&sigs, false, true);
 
 	status = 1;
-	struct metrics *metrics = NULL;
+	struct svcmain_server sv = {0};
 	struct queue *q = NULL;
-	struct rpc_server *srv = NULL;
-	struct httpd *http = NULL;
-	if (metrics_create(0, &metrics) != 0)
+	if (metrics_create(0, &sv.metrics) != 0)
 		goto out;
 	struct queue_config qc = {
 	        .data_dir = data_dir,
@@ -129,7 +127,7 @@ int main(int argc, char **argv)
 	        .retry_base_ms = (uint32_t)retry_base,
 	        .retry_max_ms = (uint32_t)retry_max,
 	        .retry_jitter_percent = (uint32_t)retry_jitter,
-	        .metrics = metrics,
+	        .metrics = sv.metrics,
 	};
 	if (queue_create(&qc, &q) != 0)
 		goto out;
@@ -138,20 +136,17 @@ int main(int argc, char **argv)
 		max_msg = max_payload + (1u << 20);
 	struct rpc_server_options so = {
 	        .workers = workers, .max_msg = max_msg, .tls = common.tls, .name = "queue"};
-	struct httpd_options ho = {
-	        .name = "queue", .metrics = metrics, .ready = queue_ready, .ready_arg = q};
-	if (svcmain_serve(&so, queue_service(q), &rpc_listen, &srv) != 0 ||
-	    svcmain_http(http_listen, &ho, &http) != 0)
+	struct httpd_options ho = {.name = "queue", .ready = queue_ready, .ready_arg = q};
+	if (svcmain_server_start(&sv, &so, queue_service(q), &rpc_listen, http_listen, &ho) != 0)
 		goto out;
 	log_info("serving noetl.Queue on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", data_dir);
 	svcmain_wait(&sigs);
 	status = 0;
 out:
-	httpd_destroy(http);
-	rpc_server_destroy(srv);
+	svcmain_server_stop(&sv);
 	queue_destroy(q);
-	metrics_destroy(metrics);
+	metrics_destroy(sv.metrics);
 	config_free(options);
 	return status;
 }

@@ -91,28 +91,23 @@ int main(int argc, char **argv)
 	        .max_result = max_result,
 	};
 	struct recorder *rec = NULL;
-	struct rpc_server *srv = NULL;
-	struct metrics *metrics = NULL;
-	struct httpd *http = NULL;
-	if (recorder_create(&rc, &rec) != 0)
+	struct svcmain_server sv = {0};
+	if (metrics_create(0, &sv.metrics) != 0 || recorder_create(&rc, &rec) != 0 ||
+	    recorder_metrics(rec, sv.metrics) != 0)
 		goto out;
 	struct rpc_server_options so = {.workers = workers, .tls = common.tls, .name = "recorder"};
 	struct httpd_options ho = {.name = "recorder"};
-	if (svcmain_serve(&so, recorder_service(rec), &rpc_listen, &srv) != 0 ||
-	    metrics_create(0, &metrics) != 0 || recorder_metrics(rec, metrics) != 0)
-		goto out;
-	ho.metrics = metrics;
-	if (svcmain_http(http_listen, &ho, &http) != 0)
+	if (svcmain_server_start(&sv, &so, recorder_service(rec), &rpc_listen, http_listen, &ho) !=
+	    0)
 		goto out;
 	log_info("serving noetl.Recorder on %s, records on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", stream_listen, data_dir);
 	svcmain_wait(&sigs);
 	status = 0;
 out:
-	httpd_destroy(http);
-	rpc_server_destroy(srv);
+	svcmain_server_stop(&sv);
 	recorder_destroy(rec);
-	metrics_destroy(metrics);
+	metrics_destroy(sv.metrics);
 	config_free(options);
 	return status;
 }

@@ -70,10 +70,9 @@ int main(int argc, char **argv)
 	        .max_file_bytes = max_file,
 	};
 	struct repository *repo = NULL;
-	struct rpc_server *srv = NULL;
-	struct metrics *metrics = NULL;
-	struct httpd *http = NULL;
-	if (repository_create(&rc, &repo) != 0)
+	struct svcmain_server sv = {0};
+	if (metrics_create(0, &sv.metrics) != 0 || repository_create(&rc, &repo) != 0 ||
+	    repository_metrics(repo, sv.metrics) != 0)
 		goto out;
 	/* Room for the largest file plus the envelope. */
 	struct rpc_server_options so = {
@@ -83,21 +82,17 @@ int main(int argc, char **argv)
 	        .name = "repository",
 	};
 	struct httpd_options ho = {.name = "repository"};
-	if (svcmain_serve(&so, repository_service(repo), &rpc_listen, &srv) != 0 ||
-	    metrics_create(0, &metrics) != 0 || repository_metrics(repo, metrics) != 0)
-		goto out;
-	ho.metrics = metrics;
-	if (svcmain_http(http_listen, &ho, &http) != 0)
+	if (svcmain_server_start(&sv, &so, repository_service(repo), &rpc_listen, http_listen,
+	                         &ho) != 0)
 		goto out;
 	log_info("serving noetl.Repository on %s, changes on %s, data in %s",
 	         rpc_listen.count > 0 ? rpc_listen.items[0] : "(nothing)", stream_listen, data_dir);
 	svcmain_wait(&sigs);
 	status = 0;
 out:
-	httpd_destroy(http);
-	rpc_server_destroy(srv);
+	svcmain_server_stop(&sv);
 	repository_destroy(repo);
-	metrics_destroy(metrics);
+	metrics_destroy(sv.metrics);
 	config_free(options);
 	return status;
 }
