@@ -538,6 +538,14 @@ int main(int argc, char **argv)
 	snprintf(headers, sizeof(headers),
 	         "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n", p.token);
 	int port = listener_http_port(p.listener);
+	/* What the platform costs with no load: its timers and heartbeats, part
+	 * of every per-request figure below (most of all at a low rate). */
+	double cpu0, sw0, cpu1, sw1;
+	usage_now(&cpu0, &sw0);
+	util_sleep_ms(2000);
+	usage_now(&cpu1, &sw1);
+	printf("%-34s %10s %9s %9s %9s %8s %7.0f%% %5.0f/s\n", "listener: idle, 2 s", "-", "-", "-",
+	       "-", "-", (cpu1 - cpu0) * 100 / 2, (sw1 - sw0) / 2);
 	struct stages s0, s1, s2;
 	stages_read(port, &s0);
 	struct result lst = run_load(port, headers, false, seconds);
