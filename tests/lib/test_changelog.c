@@ -193,3 +193,41 @@ Test(changelog, forget_deletes_one_topics_changes_and_keeps_the_others_and_the_h
 	cr_assert_eq(changelog_open(kv, "L", 1, NULL, &cl), 0);
 	cr_assert_eq(changelog_head(cl), 25);
 }
+
+/* changelog_open_store: a store and its log opened and closed together. */
+
+Test(changelog_store, a_reopened_store_keeps_its_head)
+{
+	char d[256];
+	testutil_tempdir(d, sizeof(d));
+	struct kv *k;
+	struct changelog *l;
+	cr_assert_eq(changelog_open_store(d, "L", 1, NULL, &k, &l), 0);
+	struct kv_batch *b = kv_batch_create();
+	cr_assert_eq(changelog_add(l, b, "t", "x", 1, 1), 1);
+	cr_assert_eq(kv_write(k, b, true), 0);
+	changelog_commit(l);
+	kv_batch_destroy(b);
+	changelog_close_store(k, l);
+
+	cr_assert_eq(changelog_open_store(d, "L", 1, NULL, &k, &l), 0);
+	cr_expect_eq(changelog_head(l), 1);
+	changelog_close_store(k, l);
+	testutil_rmtree(d);
+}
+
+Test(changelog_store, a_bad_prefix_leaves_nothing_open)
+{
+	char d[256];
+	testutil_tempdir(d, sizeof(d));
+	struct kv *k = NULL;
+	struct changelog *l = NULL;
+	cr_assert_eq(changelog_open_store(d, "", 0, NULL, &k, &l), -EINVAL);
+	cr_expect_null(k, "out-parameters are written only on success");
+	cr_expect_null(l);
+	/* the store was closed again: it opens */
+	cr_assert_eq(changelog_open_store(d, "L", 1, NULL, &k, &l), 0);
+	changelog_close_store(k, l);
+	changelog_close_store(NULL, NULL);
+	testutil_rmtree(d);
+}
