@@ -52,6 +52,7 @@
 #include "httpc.h"
 #include "jobdef.h"
 #include "kv.h"
+#include "lat.h"
 #include "listener.h"
 #include "loadgen.h"
 #include "log.h"
@@ -173,38 +174,6 @@ static struct result run_floor(void)
 	return r;
 }
 
-/* --- latencies of the disk run ------------------------------------------------------ */
-
-struct lat {
-	double *v; /* milliseconds */
-	size_t n, cap;
-};
-
-static void lat_add(struct lat *l, double ms)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 4096;
-		l->v = realloc(l->v, l->cap * sizeof(double));
-		if (l->v == NULL)
-			abort();
-	}
-	l->v[l->n++] = ms;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(struct lat *l, double p)
-{
-	if (l->n == 0)
-		return 0;
-	size_t i = (size_t)(p / 100.0 * (double)(l->n - 1) + 0.5);
-	return l->v[i];
-}
-
 /* --- the disk: what one synced write costs ---------------------------------------- */
 
 /* Synced single-key RocksDB writes, one after the other, for secs: what one
@@ -232,11 +201,10 @@ static struct result run_disk(double secs)
 			r.bad++;
 		lat_add(&l, (double)(util_mono_us() - t0) / 1000.0);
 	}
-	qsort(l.v, l.n, sizeof(double), cmp_double);
 	r.rate = (double)r.ok / ((double)(util_mono_us() - start) / 1e6);
-	r.p50 = pct(&l, 50);
-	r.p99 = pct(&l, 99);
-	r.p999 = pct(&l, 99.9);
+	r.p50 = lat_pct(&l, 0.50);
+	r.p99 = lat_pct(&l, 0.99);
+	r.p999 = lat_pct(&l, 0.999);
 	free(l.v);
 	kv_close(kv);
 	return r;

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "kv.h"
+#include "lat.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -46,37 +47,6 @@ static int batch = 20;
 static size_t payload = 200;
 static char dir[256];
 static char *blob; /* payload bytes */
-
-struct lat {
-	double *v; /* milliseconds */
-	size_t n, cap;
-};
-
-static void lat_add(struct lat *l, double ms)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 1024;
-		l->v = realloc(l->v, l->cap * sizeof(double));
-		if (l->v == NULL)
-			abort();
-	}
-	l->v[l->n++] = ms;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(struct lat *l, double p)
-{
-	if (l->n == 0)
-		return 0;
-	qsort(l->v, l->n, sizeof(double), cmp_double);
-	size_t i = (size_t)(p * (double)(l->n - 1));
-	return l->v[i];
-}
 
 /* --- raw RocksDB ----------------------------------------------------------------- */
 
@@ -459,12 +429,12 @@ int main(int argc, char **argv)
 
 	printf("%-44s %12s %9s %9s\n", "", "items/s", "p50 ms", "p99 ms");
 	printf("%-44s %12.0f %9.2f %9.2f\n", "raw RocksDB synced batches, 1 writer", r1,
-	       pct(&raw1, 0.5), pct(&raw1, 0.99));
+	       lat_pct(&raw1, 0.5), lat_pct(&raw1, 0.99));
 	char label[64];
 	snprintf(label, sizeof(label), "raw RocksDB synced batches, %d writers", producers);
-	printf("%-44s %12.0f %9.2f %9.2f\n", label, rn, pct(&rawn, 0.5), pct(&rawn, 0.99));
+	printf("%-44s %12.0f %9.2f %9.2f\n", label, rn, lat_pct(&rawn, 0.5), lat_pct(&rawn, 0.99));
 	snprintf(label, sizeof(label), "service Enqueue, %d producers (RPC)", producers);
-	printf("%-44s %12.0f %9.2f %9.2f\n", label, se, pct(&svc, 0.5), pct(&svc, 0.99));
+	printf("%-44s %12.0f %9.2f %9.2f\n", label, se, lat_pct(&svc, 0.5), lat_pct(&svc, 0.99));
 	printf("%-44s %12.0f\n", "service Lease(100)+Ack, 4 consumers (RPC)", sl);
 	printf("\nservice enqueue / raw synced batches (1 writer): %.2fx  (target >= 0.70x: %s)\n",
 	       r1 > 0 ? se / r1 : 0, r1 > 0 && se / r1 >= 0.7 ? "met" : "NOT MET");
