@@ -116,6 +116,16 @@ int cli_call(struct cli *cli, enum cli_service s, const ProtobufCServiceDescript
 void cli_print_call_error(struct cli *cli, enum cli_service s, const char *method, int status,
                           const char *msg);
 
+/*
+ * Reads the whole file at path (any kind: a pipe or /dev/stdin too) into
+ * *buf, malloc'ed and NUL-terminated, *len bytes without the NUL. A file
+ * over max bytes is refused with "'path' is over max bytes; <limit_hint>".
+ * On failure prints why (cannot open, cannot read, too large) and returns
+ * CLI_FAIL. Defined in input.c.
+ */
+int cli_read_file(struct cli *cli, const char *path, size_t max, const char *limit_hint, char **buf,
+                  size_t *len);
+
 /* Prints "noetlctl: <message>" to stderr; returns CLI_FAIL. */
 int cli_fail(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -150,25 +150,14 @@ static const struct config_option show_options[] = {
  * the error (file:line:column) and returns CLI_FAIL if it is not valid. */
 static int load_definition(struct cli *cli, const char *path, char **text, Noetl__Package **pkg)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return cli_fail(cli, "cannot open '%s': %s", path, strerror(errno));
-	char *buf = malloc(JOBDEF_MAX_SIZE + 2);
-	size_t n = buf != NULL ? fread(buf, 1, JOBDEF_MAX_SIZE + 1, f) : 0;
-	bool bad = buf == NULL || ferror(f);
-	fclose(f);
-	if (bad) {
-		free(buf);
-		return cli_fail(cli, "cannot read '%s'", path);
-	}
-	if (n > JOBDEF_MAX_SIZE) {
-		free(buf);
-		return cli_fail(cli, "'%s' is over %d bytes; a definition must be smaller", path,
-		                JOBDEF_MAX_SIZE);
-	}
-	buf[n] = '\0';
+	char *buf;
+	size_t n;
+	int rv =
+	        cli_read_file(cli, path, JOBDEF_MAX_SIZE, "a definition must be smaller", &buf, &n);
+	if (rv != CLI_OK)
+		return rv;
 	char *err = NULL;
-	int rv = jobdef_parse(buf, n, path, pkg, &err);
+	rv = jobdef_parse(buf, n, path, pkg, &err);
 	if (rv != 0) {
 		cli_fail(cli, "%s", err != NULL ? err : "out of memory reading the definition");
 		free(err);

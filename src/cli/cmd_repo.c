@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -68,50 +67,21 @@ static const struct cli_column file_cols[] = {
         {NULL, NULL, 0},
 };
 
-/* Reads the file at path into *buf (malloc'ed). */
-static int read_all(struct cli *cli, const char *path, void **buf, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return cli_fail(cli, "cannot open '%s': %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return cli_fail(cli, "'%s' is not a regular file", path);
-	}
-	if ((uint64_t)st.st_size > UPLOAD_MAX) {
-		fclose(f);
-		return cli_fail(cli, "'%s' is %lld bytes; files over %u bytes cannot be uploaded",
-		                path, (long long)st.st_size, UPLOAD_MAX);
-	}
-	size_t n = (size_t)st.st_size;
-	char *b = malloc(n > 0 ? n : 1);
-	size_t got = b != NULL ? fread(b, 1, n, f) : 0;
-	bool bad = b == NULL || got != n || ferror(f);
-	fclose(f);
-	if (bad) {
-		free(b);
-		return cli_fail(cli, "cannot read '%s'", path);
-	}
-	*buf = b;
-	*len = n;
-	return CLI_OK;
-}
-
 static int upload(struct cli *cli, Noetl__FileType type, int argc, char **argv)
 {
 	if (!cli_operands(cli, argc, 3, 3, "noetlctl upload wasm|json TENANT FILE_ID PATH"))
 		return CLI_USAGE;
-	void *data = NULL;
+	char *data = NULL;
 	size_t len = 0;
-	int rv = read_all(cli, argv[2], &data, &len);
+	int rv = cli_read_file(cli, argv[2], UPLOAD_MAX, "larger files cannot be uploaded", &data,
+	                       &len);
 	if (rv != CLI_OK)
 		return rv;
 	Noetl__PutFileRequest req = NOETL__PUT_FILE_REQUEST__INIT;
 	req.tenant = argv[0];
 	req.name = argv[1];
 	req.type = type;
-	req.content.data = data;
+	req.content.data = (uint8_t *)data;
 	req.content.len = len;
 	ProtobufCMessage *out;
 	rv = call(cli, "PutFile", &req.base, argv[0], &out);

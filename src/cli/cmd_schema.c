@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "jsonschema.h"
@@ -32,31 +31,13 @@ static const struct config_option check_options[] = {
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
-/* Reads a whole file (malloc'ed) or says why not. */
+/* Reads a whole file (malloc'ed, NUL-terminated) or says why not: NULL. */
 static char *slurp(struct cli *cli, const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		fprintf(cli->err, "%s: cannot open '%s': %s\n", cli->prog, path, strerror(errno));
+	char *buf;
+	if (cli_read_file(cli, path, FILE_MAX, "schemas and documents must be smaller", &buf,
+	                  len) != CLI_OK)
 		return NULL;
-	}
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)FILE_MAX) {
-		fprintf(cli->err, "%s: '%s' is not a regular file of at most %u bytes\n", cli->prog,
-		        path, FILE_MAX);
-		fclose(f);
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	size_t n = buf != NULL ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-	fclose(f);
-	if (buf == NULL || n != (size_t)st.st_size) {
-		fprintf(cli->err, "%s: cannot read '%s'\n", cli->prog, path);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
 	return buf;
 }
 
