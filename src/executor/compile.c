@@ -22,9 +22,11 @@
  * first, "use" being the later of the mtime (written) and the atime, which
  * compile_touch sets explicitly on every cache hit and runner start (so
  * noatime mounts do not matter, and the mtime stays the build time). Objects
- * of loaded modules and objects used in the last minute stay, whatever the
- * bound: the first are what runners load, the second may be a compile that
- * another thread or process is about to load.
+ * of loaded modules and objects used in the last two hours stay, whatever
+ * the bound: the first are what runners load; the second are what other
+ * processes sharing the cache have loaded (each engine touches its loaded
+ * modules' objects every hour, so they never look older than that) or a
+ * compile that is about to be loaded.
  *
  * Tools run with a time limit in their own process group (so the compiler's
  * children die with it) and their output goes to a file, of which a bounded

@@ -64,11 +64,14 @@ struct compile_cache_stats {
  * the file's mtime (compiled) and atime (touched on every cache hit and
  * runner start, see compile_touch). Never removes the objects of keep[0..n)
  * (content hashes of modules loaded in this process, current toolchain) or
- * one used within the last COMPILE_PRUNE_GRACE_S seconds (a compile that
- * another thread or process has not loaded yet). Updates the statistics.
- * Returns 0 or -errno when the directory cannot be read. Thread-safe.
+ * one used within the last COMPILE_PRUNE_GRACE_S seconds: a module loaded
+ * by another process sharing the cache (an engine touches its loaded
+ * modules' objects every COMPILE_TOUCH_EVERY_S) or a compile that is not
+ * loaded yet. Updates the statistics. Returns 0 or -errno when the
+ * directory cannot be read. Thread-safe.
  */
-#define COMPILE_PRUNE_GRACE_S 60
+#define COMPILE_TOUCH_EVERY_S 3600
+#define COMPILE_PRUNE_GRACE_S (2 * COMPILE_TOUCH_EVERY_S)
 int compile_prune(struct compile *c, uint64_t max_bytes, const char (*keep)[65], size_t nkeep);
 
 /* Marks a cached object as used now (its atime), for compile_prune. */

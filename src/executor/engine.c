@@ -25,6 +25,9 @@
  * under the lock and kills the process outside it, while more than
  * runner_min runners are alive. An EMPTY slot is what engine_acquire takes
  * first, so the next batch of that module simply starts a fresh runner.
+ * The same thread marks the cache objects of the loaded modules as used
+ * every COMPILE_TOUCH_EVERY_S, so that another process pruning a shared
+ * cache never takes them away from this one (see compile_prune).
  *
  * At start the engine runs the sandbox probe (a runner that enters the
  * sandbox and tries an open) and refuses to start if the open is not
@@ -135,15 +138,20 @@ static void prune_cache(struct engine *e)
 
 /*
  * Stops the idle runners whose time is up, least recently used first, while
- * more than runner_min are alive; returns when the next one is due. Called
+ * more than runner_min are alive; returns when the next one (or the next
+ * touch of the loaded objects) is due. Called
  * with e->mu held; the processes to stop go to e->reaped[0..*n).
  */
 static int64_t expire_locked(struct engine *e, int64_t now, size_t *n)
 {
+	int64_t next = e->touched_ms + COMPILE_TOUCH_EVERY_S * 1000ll;
+	if (e->idle_ms == UINT32_MAX)
+		return next;
+	if (now + e->idle_ms < next)
+		next = now + e->idle_ms;
 	unsigned alive = 0;
 	for (unsigned i = 0; i < e->nslots; i++)
 		alive += e->slots[i].proc != NULL;
-	int64_t next = now + e->idle_ms;
 	for (;;) {
 		struct slot *oldest = NULL;
 		for (unsigned i = 0; i < e->nslots; i++) {
@@ -173,7 +181,15 @@ static void *reaper_main(void *arg)
 	pthread_mutex_lock(&e->mu);
 	while (!e->stopping) {
 		size_t n = 0;
-		int64_t next = expire_locked(e, util_mono_ms(), &n);
+		int64_t now = util_mono_ms();
+		if (now - e->touched_ms >= COMPILE_TOUCH_EVERY_S * 1000ll) {
+			/* a utimensat per loaded module, once an hour: not worth
+			 * copying the paths out of the lock */
+			for (struct engine_module *m = e->modules; m != NULL; m = m->next)
+				compile_touch(m->so_path);
+			e->touched_ms = now;
+		}
+		int64_t next = expire_locked(e, now, &n);
 		if (n > 0) {
 			pthread_cond_broadcast(&e->cv); /* empty slots for waiting callers */
 			pthread_mutex_unlock(&e->mu);
@@ -246,13 +262,12 @@ int engine_create(const struct engine_config *cfg, struct engine **out, char **e
 	if (rc != 0)
 		goto fail;
 	prune_cache(e);
-	if (e->idle_ms != UINT32_MAX) {
-		if ((rc = pthread_create(&e->reaper, NULL, reaper_main, e)) != 0) {
-			rc = errf(err, -rc, "cannot start the engine's thread: %s", strerror(rc));
-			goto fail;
-		}
-		e->reaper_on = true;
+	e->touched_ms = util_mono_ms();
+	if ((rc = pthread_create(&e->reaper, NULL, reaper_main, e)) != 0) {
+		rc = errf(err, -rc, "cannot start the engine's thread: %s", strerror(rc));
+		goto fail;
 	}
+	e->reaper_on = true;
 	*out = e;
 	return 0;
 fail:

@@ -56,8 +56,9 @@ struct engine {
 	uint32_t idle_ms;            /* idle runners live this long (UINT32_MAX: for ever) */
 	unsigned runner_min;         /* expiry keeps this many runners */
 	bool reaper_on;              /* the reaper thread runs */
+	int64_t touched_ms;          /* when the reaper last touched the loaded objects */
 	bool stopping;               /* engine_destroy asks the reaper to end */
-	pthread_t reaper;            /* expires idle runners */
+	pthread_t reaper;            /* expires idle runners, touches loaded objects */
 	pthread_cond_t reaper_cv;    /* wakes the reaper (CLOCK_MONOTONIC) */
 	struct runner_proc **reaped; /* nslots runners the reaper stops, outside the lock */
 };

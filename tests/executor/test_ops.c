@@ -108,10 +108,10 @@ Test(ops, pruning_removes_least_recently_used_objects_but_not_loaded_or_recent_o
 	char *err = NULL;
 	cr_assert_eq(compile_create(cache, NULL, NULL, 0, &c, &err), 0, "%s", err);
 	const char *tc = compile_toolchain_id(c);
-	object("c", tc, 5000);                 /* oldest, but loaded */
-	object("d", "0123456789abcdef", 4000); /* another toolchain's */
-	object("b", tc, 3000);
-	object("a", tc, 2000);
+	object("c", tc, 50000);                 /* oldest, but loaded */
+	object("d", "0123456789abcdef", 40000); /* another toolchain's */
+	object("b", tc, 30000);
+	object("a", tc, 20000);
 	object("e", tc, 0); /* used just now */
 	char other[700];
 	snprintf(other, sizeof(other), "%s/notes.txt", cache);
@@ -134,7 +134,7 @@ Test(ops, pruning_removes_least_recently_used_objects_but_not_loaded_or_recent_o
 	cr_assert_eq(st.evicted, 3);
 
 	/* under the bound nothing goes, however old */
-	object("f", tc, 9000);
+	object("f", tc, 90000);
 	cr_assert_eq(compile_prune(c, 1 << 20, NULL, 0), 0);
 	cr_assert(has_object("f", tc));
 	compile_cache_stats(c, &st);
@@ -142,7 +142,7 @@ Test(ops, pruning_removes_least_recently_used_objects_but_not_loaded_or_recent_o
 	cr_assert_eq(st.evicted, 3);
 
 	/* a touched object is the most recently used: the older one goes first */
-	object("9", tc, 8000);
+	object("9", tc, 80000);
 	char path[700], sha[65];
 	memset(sha, '9', 64);
 	sha[64] = 0;
@@ -162,8 +162,8 @@ Test(ops, the_engine_prunes_its_cache_at_start_and_after_a_compile, .init = setu
 	char tc[17];
 	snprintf(tc, sizeof(tc), "%s", compile_toolchain_id(c));
 	compile_destroy(c);
-	object("a", tc, 3000);
-	object("b", tc, 3000);
+	object("a", tc, 30000);
+	object("b", tc, 30000);
 
 	struct engine_config cfg = {.cache_dir = cache, .pool_size = 1, .cache_max_bytes = 1};
 	struct engine *e = helper_engine_cfg(&cfg);
@@ -175,7 +175,7 @@ Test(ops, the_engine_prunes_its_cache_at_start_and_after_a_compile, .init = setu
 	cr_assert_eq(st.cache_bytes, 0);
 	cr_assert_eq(st.cache_evicted, 2);
 
-	object("c", tc, 3000); /* left by another process meanwhile */
+	object("c", tc, 30000); /* left by another process meanwhile */
 	size_t len;
 	char *wasm = helper_wat("(module (memory (export \"memory\") 1)\n"
 	                        "(func (export \"malloc\") (param i32) (result i32) i32.const 64)\n"
@@ -197,6 +197,23 @@ Test(ops, the_engine_prunes_its_cache_at_start_and_after_a_compile, .init = setu
 	cr_assert_eq(r[0].status, ENGINE_ERROR, "%s", r[0].reason);
 	cr_assert_eq(r[0].code, 3);
 	engine_results_free(r, 1);
+	char so[700];
+	snprintf(so, sizeof(so), "%s/%s-%s.so", cache, engine_module_sha256(m), tc);
+	engine_module_release(e, m);
+	engine_destroy(e);
+
+	/* a cache hit marks the object as used (its atime), not rewritten */
+	time_t old = time(NULL) - 30000;
+	struct timespec t[2] = {{.tv_sec = old}, {.tv_sec = old}};
+	cr_assert_eq(utimensat(AT_FDCWD, so, t, 0), 0);
+	cfg.cache_max_bytes = UINT64_MAX; /* (an old object would go at start) */
+	e = helper_engine_cfg(&cfg);
+	cr_assert_eq(engine_prepare(e, wasm, len, NULL, &m, &info, &err), 0, "%s", err);
+	cr_assert_not(info.compiled);
+	struct stat sb;
+	cr_assert_eq(stat(so, &sb), 0);
+	cr_assert_gt(sb.st_atime, old + 20000);
+	cr_assert_eq(sb.st_mtime, old);
 	engine_module_release(e, m);
 	engine_destroy(e);
 	free(wasm);
