@@ -28,12 +28,11 @@
 #include "control_int.h"
 #include "jobdef.h"
 #include "log.h"
+#include "paging.h"
 #include "repository.pb-c.h"
 #include "util.h"
 
 #define HISTORY_MAX_BYTES (8u << 20) /* keep History replies well under the RPC limit */
-#define LIST_DEFAULT      100
-#define LIST_MAX          1000
 
 static struct control *self(Noetl__Control_Service *svc)
 {
@@ -487,11 +486,7 @@ void package_list(Noetl__Control_Service *svc, const Noetl__ListPackagesRequest 
 		done(NULL, call);
 		return;
 	}
-	uint32_t limit = in->page != NULL ? in->page->limit : 0;
-	if (limit == 0)
-		limit = LIST_DEFAULT;
-	if (limit > LIST_MAX)
-		limit = LIST_MAX;
+	uint32_t limit = paging_limit(in->page);
 	const void *cursor = in->page != NULL ? in->page->cursor.data : NULL;
 	size_t cursor_len = in->page != NULL ? in->page->cursor.len : 0;
 	Noetl__Package **arr;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "paging.h"
 #include "rpc.h"
 #include "service_priv.h"
 #include "util.h"
@@ -97,11 +98,7 @@ void queue_admin_dead_list(Noetl__Queue_Service *svc, const Noetl__DeadListReque
 		done(NULL, call);
 		return;
 	}
-	uint32_t limit = in->page != NULL ? in->page->limit : 0;
-	if (limit == 0)
-		limit = 100;
-	if (limit > 1000)
-		limit = 1000;
+	uint32_t limit = paging_limit(in->page);
 	const uint8_t *cursor = in->page != NULL ? in->page->cursor.data : NULL;
 	size_t clen = in->page != NULL ? in->page->cursor.len : 0;
 	Noetl__Item **items = NULL;

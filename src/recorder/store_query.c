@@ -22,14 +22,13 @@
 #include <string.h>
 
 #include "log.h"
+#include "paging.h"
 #include "store_int.h"
 
-#define DEFAULT_LIMIT 100
-#define MAX_LIMIT     1000
-#define SCAN_BUDGET   100000     /* entries scanned per call at most */
-#define BYTE_BUDGET   (8u << 20) /* packed bytes returned per call at most */
-#define TIMELINE_MAX  5000       /* entries in one timeline reply */
-#define CURSOR_HEAD   9          /* tag + head */
+#define SCAN_BUDGET  100000     /* entries scanned per call at most */
+#define BYTE_BUDGET  (8u << 20) /* packed bytes returned per call at most */
+#define TIMELINE_MAX 5000       /* entries in one timeline reply */
+#define CURSOR_HEAD  9          /* tag + head */
 
 /* Cursor tags: one per index walk. */
 #define CT_EXEC        'X'
@@ -232,14 +231,6 @@ static Noetl__LogLine *take_log(Noetl__Record *rec)
 	return l;
 }
 
-static uint32_t page_limit(const Noetl__Page *p)
-{
-	uint32_t limit = p != NULL ? p->limit : 0;
-	if (limit == 0)
-		return DEFAULT_LIMIT;
-	return limit > MAX_LIMIT ? MAX_LIMIT : limit;
-}
-
 static const ProtobufCBinaryData no_cursor = {0, NULL};
 
 static const ProtobufCBinaryData *page_cursor(const Noetl__Page *p)
@@ -286,7 +277,7 @@ static int walk_page(struct recorder_store *s, struct walk *w, const uint8_t *lo
 	int rc = walk_open(s, w, lo, hi, page_cursor(page), why);
 	if (rc != 0)
 		return rc;
-	uint32_t limit = page_limit(page);
+	uint32_t limit = paging_limit(page);
 	struct page pg = {.got = {0}};
 	size_t bytes = 0;
 	bool started = false, more = false;

@@ -14,15 +14,14 @@
 #include "jobdef.h"
 #include "jsonschema.h"
 #include "log.h"
+#include "paging.h"
 #include "metrics.h"
 #include "repository.h"
 #include "store.h"
 #include "stream.h"
 #include "util.h"
 
-#define LIST_DEFAULT 100
-#define LIST_MAX     1000
-#define REFS_MAX     1024 /* files one package may reference */
+#define REFS_MAX 1024 /* files one package may reference */
 
 struct repository {
 	Noetl__Repository_Service svc;  /* first: handlers cast the service back */
@@ -240,11 +239,7 @@ static void h_list_files(Noetl__Repository_Service *svc, const Noetl__ListFilesR
 		done(NULL, call);
 		return;
 	}
-	uint32_t limit = in->page != NULL ? in->page->limit : 0;
-	if (limit == 0)
-		limit = LIST_DEFAULT;
-	if (limit > LIST_MAX)
-		limit = LIST_MAX;
+	uint32_t limit = paging_limit(in->page);
 	/* The cursor is the last name of the previous page; it is only used as
 	 * a seek key, so any bytes are harmless, but keep it a string. */
 	char cursor[JOBDEF_ID_MAX + 1] = "";
