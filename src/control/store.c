@@ -107,6 +107,17 @@ static int commit_change(struct control_store *s, struct kv_batch *b, const char
 	return control_store_write(s, b);
 }
 
+/* 0 if k holds a value, -ENOENT if it does not, else the store's error. */
+static int present(struct control_store *s, const struct key *k)
+{
+	void *val;
+	size_t len;
+	int rv = kv_get(s->kv, k->b, k->n, &val, &len);
+	if (rv == 0)
+		free(val);
+	return rv;
+}
+
 /* Puts m, packed, under k in b. 0 or -ENOMEM. */
 static int put_msg(struct kv_batch *b, const struct key *k, const ProtobufCMessage *m)
 {
@@ -124,13 +135,8 @@ static int put_msg(struct kv_batch *b, const struct key *k, const ProtobufCMessa
 bool control_store_has_tenant(struct control_store *s, const char *id)
 {
 	struct key k;
-	void *val;
-	size_t len;
 	key_2(&k, 't', id, NULL);
-	int rv = kv_get(s->kv, k.b, k.n, &val, &len);
-	if (rv == 0)
-		free(val);
-	return rv == 0;
+	return present(s, &k) == 0;
 }
 
 int control_store_add_tenant(struct control_store *s, const char *id, int64_t now_ms,
@@ -339,14 +345,9 @@ int control_store_add_token(struct control_store *s, const Noetl__TokenInfo *inf
 	if (!control_store_has_tenant(s, info->tenant))
 		goto done;
 	key_2(&k, 'k', info->tenant, info->id);
-	void *val;
-	size_t len;
-	rv = kv_get(s->kv, k.b, k.n, &val, &len);
-	if (rv == 0) {
-		free(val);
+	rv = present(s, &k);
+	if (rv == 0)
 		rv = -EEXIST;
-		goto done;
-	}
 	if (rv != -ENOENT)
 		goto done;
 	if ((rv = put_msg(b, &k, &info->base)) != 0)
@@ -411,16 +412,12 @@ int control_store_set_secret(struct control_store *s, const Noetl__WebhookSecret
 	key_2(&k, 'w', ws->tenant, ws->event);
 	bool clear = ws->secret == NULL || ws->secret[0] == '\0';
 	if (clear) {
-		void *val;
-		size_t len;
-		rv = kv_get(s->kv, k.b, k.n, &val, &len);
-		if (rv == -ENOENT) {
-			rv = 0; /* nothing to clear: no change */
+		rv = present(s, &k);
+		if (rv != 0) {
+			if (rv == -ENOENT)
+				rv = 0; /* nothing to clear: no change */
 			goto done;
 		}
-		if (rv != 0)
-			goto done;
-		free(val);
 		kv_batch_delete(b, k.b, k.n);
 	} else if ((rv = put_msg(b, &k, &ws->base)) != 0) {
 		goto done;
