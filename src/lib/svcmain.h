@@ -16,11 +16,17 @@
  *   if (!svcmain_configure(&spec, &common, "queue", argc, argv, &status))
  *           return status;
  *   sigset_t sigs;
- *   svcmain_block_signals(&sigs, true);
- *   ... svcmain_serve(), svcmain_http() ...
+ *   svcmain_block_signals(&sigs, false, true);
+ *   struct svcmain_server sv = {0};
+ *   metrics_create(0, &sv.metrics); ... create the service ...
+ *   svcmain_server_start(&sv, &so, queue_service(q), &listen, http_url, &ho);
  *   svcmain_wait(&sigs);
- *   ... destroy ...
+ *   svcmain_server_stop(&sv); ... destroy the service, the metrics ...
  *   config_free(options);
+ *
+ * The pieces stay separate (svcmain_serve, svcmain_http) for the programs
+ * that serve differently: noetl serves four services on inproc:// and TCP,
+ * the listener and the executor have no RPC API of their own.
  *
  * The option entries are macros so that the key, default and help text of
  * log.* and tls.* are written once; --help and docs/operations.md (generated
