@@ -28,6 +28,10 @@ struct kv {
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct kv *open_stores;
 
+/* kv_limit_memory's bounds for stores opened from now on (0: none); under
+ * open_mu. */
+static size_t limit_cache, limit_write_buffer;
+
 struct kv_batch {
 	rocksdb_writebatch_t *wb; /* the RocksDB batch */
 	size_t bytes;             /* keys + values added */
@@ -58,6 +62,12 @@ int kv_open(const char *path, const struct kv_options *opt, struct kv **out)
 		o.cache_bytes = 8u << 20;
 	if (o.write_buffer_bytes == 0)
 		o.write_buffer_bytes = 8u << 20;
+	pthread_mutex_lock(&open_mu);
+	if (limit_cache > 0 && o.cache_bytes > limit_cache)
+		o.cache_bytes = limit_cache;
+	if (limit_write_buffer > 0 && o.write_buffer_bytes > limit_write_buffer)
+		o.write_buffer_bytes = limit_write_buffer;
+	pthread_mutex_unlock(&open_mu);
 
 	struct kv *kv = calloc(1, sizeof(*kv));
 	if (kv == NULL)
@@ -410,6 +420,14 @@ static uint64_t property_int(struct kv *kv, const char *name)
 	if (rocksdb_property_int(kv->db, name, &v) != 0)
 		return 0;
 	return v;
+}
+
+void kv_limit_memory(size_t cache_bytes, size_t write_buffer_bytes)
+{
+	pthread_mutex_lock(&open_mu);
+	limit_cache = cache_bytes;
+	limit_write_buffer = write_buffer_bytes;
+	pthread_mutex_unlock(&open_mu);
 }
 
 void kv_memory_each(void (*fn)(void *arg, const char *path, const struct kv_memory *m), void *arg)

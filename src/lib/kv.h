@@ -119,6 +119,17 @@ struct kv_memory {
 };
 
 /*
+ * Bounds the RocksDB memory of every store this process opens after the
+ * call, whatever kv_open's options ask: block cache at most cache_bytes,
+ * memtable at most write_buffer_bytes (RocksDB keeps up to 3 while one is
+ * being flushed); 0 lifts a bound. For a process that holds several
+ * services' stores (the all-in-one noetl), which their own programs size
+ * for a host of their own. Stores already open keep their sizes. Any
+ * thread.
+ */
+void kv_limit_memory(size_t cache_bytes, size_t write_buffer_bytes);
+
+/*
  * Calls fn once for every store open in this process, with its directory
  * (borrowed for the call) and memory. fn runs under a lock that kv_open and
  * kv_close take: it must not open or close stores. Any thread.

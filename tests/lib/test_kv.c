@@ -212,6 +212,43 @@ Test(kv, memory_of_each_open_store_is_reported_until_it_closes)
 	cr_assert_eq(f.seen, 0);
 }
 
+Test(kv, a_memory_limit_bounds_the_cache_and_memtables_of_stores_opened_after_it)
+{
+	char capped[256], free_[256];
+	testutil_tempdir(capped, sizeof(capped));
+	testutil_tempdir(free_, sizeof(free_));
+	kv_limit_memory(1u << 20, 256u << 10);
+	struct kv_options big = {.cache_bytes = 32u << 20, .write_buffer_bytes = 32u << 20};
+	struct kv *c;
+	cr_assert_eq(kv_open(capped, &big, &c), 0);
+	kv_limit_memory(0, 0);
+	struct kv *u;
+	cr_assert_eq(kv_open(free_, &big, &u), 0);
+
+	/* 4 MiB written: with 256 KiB memtables RocksDB flushes (and stalls the
+	 * writes while 3 are full), so far less stays in memory */
+	char val[1024];
+	memset(val, 'v', sizeof(val));
+	for (int i = 0; i < 4096; i++) {
+		char key[16];
+		int n = snprintf(key, sizeof(key), "k%06d", i);
+		cr_assert_eq(kv_put(c, key, (size_t)n, val, sizeof(val), false), 0);
+	}
+	struct found f = {.path = capped};
+	kv_memory_each(find_store, &f);
+	cr_assert_eq(f.seen, 1);
+	cr_assert_eq(f.m.cache_capacity, 1u << 20);
+	cr_assert_lt(f.m.memtables, 2u << 20, "memtables hold %llu bytes",
+	             (unsigned long long)f.m.memtables);
+	f = (struct found){.path = free_};
+	kv_memory_each(find_store, &f);
+	cr_assert_eq(f.m.cache_capacity, 32u << 20, "a store opened after the limit is lifted");
+	kv_close(c);
+	kv_close(u);
+	testutil_rmtree(capped);
+	testutil_rmtree(free_);
+}
+
 Test(kv, store_memory_is_a_metrics_family_named_by_the_directory)
 {
 	struct metrics *m;
