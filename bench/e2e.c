@@ -40,6 +40,9 @@
  * usage: bench_e2e [--quick | --full] [--events N] [--conns C] [--rate R]
  *                  [--open-seconds S] [--floor-seconds S] [--dir DIR] [--keep]
  *                  [--noetl PATH] [--noetlctl PATH] [--wasm PATH]
+ *                  [--noetl-arg ARG]...
+ * --noetl-arg passes one more argument to noetl (at most 8), to measure a
+ * setting: --noetl-arg --noetl.store-cache=8MiB.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -495,6 +498,7 @@ static void usage(void)
 	        "usage: bench_e2e [--quick | --full] [--events N] [--conns C] [--rate R]\n"
 	        "                 [--open-seconds S] [--floor-seconds S] [--dir DIR] [--keep]\n"
 	        "                 [--noetl PATH] [--noetlctl PATH] [--wasm PATH]\n"
+	        "                 [--noetl-arg ARG]... (an argument for noetl, at most 8)\n"
 	        "  default: 50000 events queued (about 2 minutes); --quick: 5000 (about 30 s);\n"
 	        "  --full: 1,000,000, the size the RSS target is set for (half an hour)\n");
 }
@@ -528,6 +532,8 @@ int main(int argc, char **argv)
 {
 	const char *dir_opt = NULL, *noetl = NULL, *noetlctl = NULL, *wasm = NULL;
 	bool events_set = false, quick = false, full = false;
+	const char *extra[8];
+	int nextra = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool more = i + 1 < argc;
@@ -555,6 +561,8 @@ int main(int argc, char **argv)
 			noetlctl = argv[++i];
 		else if (strcmp(a, "--wasm") == 0 && more)
 			wasm = argv[++i];
+		else if (strcmp(a, "--noetl-arg") == 0 && more && nextra < 8)
+			extra[nextra++] = argv[++i];
 		else {
 			usage();
 			return 2;
@@ -598,6 +606,8 @@ int main(int argc, char **argv)
 	plat.noetl = built(noetl, "src/noetl/noetl", b1, sizeof(b1));
 	plat.noetlctl = built(noetlctl, "src/cli/noetlctl", b2, sizeof(b2));
 	plat.echo_wasm = built(wasm, "sdk/examples/echo.wasm", b3, sizeof(b3));
+	plat.extra = extra;
+	plat.nextra = nextra;
 	const char *need[] = {plat.noetl, plat.noetlctl, plat.echo_wasm};
 	for (int i = 0; i < 3; i++)
 		if (access(need[i], R_OK) != 0) {
@@ -625,6 +635,10 @@ int main(int argc, char **argv)
 	printf("bench_e2e: the all-in-one noetl with the echo module; %d connections, 1 event "
 	       "per POST; %llu events queued; %ld CPUs; data in %s\n",
 	       conns, (unsigned long long)events, f.cpus, plat.dir);
+	for (int i = 0; i < nextra; i++)
+		printf("%s%s%s", i == 0 ? "bench_e2e: noetl runs with" : "", " ", extra[i]);
+	if (nextra > 0)
+		printf("\n");
 	fflush(stdout);
 
 	fprintf(stderr, "bench_e2e: floor: empty nng HTTP handler, %.0f s\n", floor_seconds);

@@ -155,26 +155,34 @@ void platform_start(struct platform *p)
 	char data[600], http[64];
 	snprintf(data, sizeof(data), "%s/data", p->dir);
 	snprintf(http, sizeof(http), "127.0.0.1:%d", p->http_port);
-	const char *argv[] = {p->noetl,
-	                      "--data",
-	                      data,
-	                      "--http",
-	                      http,
-	                      "--noetl.control",
-	                      p->urls[P_CONTROL],
-	                      "--noetl.repository",
-	                      p->urls[P_REPOSITORY],
-	                      "--noetl.queue",
-	                      p->urls[P_QUEUE],
-	                      "--noetl.recorder",
-	                      p->urls[P_RECORDER],
-	                      "--noetl.control-stream",
-	                      p->urls[P_CONTROL_PUB],
-	                      "--noetl.repository-stream",
-	                      p->urls[P_REPOSITORY_PUB],
-	                      "--noetl.recorder-stream",
-	                      p->urls[P_RECORDER_PUB],
-	                      NULL};
+	const char *argv[19 + 8 + 1] = {
+	        p->noetl,
+	        "--data",
+	        data,
+	        "--http",
+	        http,
+	        "--noetl.control",
+	        p->urls[P_CONTROL],
+	        "--noetl.repository",
+	        p->urls[P_REPOSITORY],
+	        "--noetl.queue",
+	        p->urls[P_QUEUE],
+	        "--noetl.recorder",
+	        p->urls[P_RECORDER],
+	        "--noetl.control-stream",
+	        p->urls[P_CONTROL_PUB],
+	        "--noetl.repository-stream",
+	        p->urls[P_REPOSITORY_PUB],
+	        "--noetl.recorder-stream",
+	        p->urls[P_RECORDER_PUB]}; /* the rest NULL: room for extra */
+	size_t n = 0, cap = sizeof(argv) / sizeof(argv[0]) - 1;
+	while (argv[n] != NULL)
+		n++;
+	for (int i = 0; i < p->nextra; i++)
+		if (n < cap)
+			argv[n++] = p->extra[i];
+		else
+			die(p, "too many --noetl-arg options");
 	p->pid = spawn(p, (char *const *)argv, -1);
 	for (int i = 0;; i++) {
 		struct httpc_reply r;

@@ -30,6 +30,8 @@ struct platform {
 	const char *noetl;     /* the noetl program (borrowed) */
 	const char *noetlctl;  /* the noetlctl program (borrowed) */
 	const char *echo_wasm; /* the echo Jobicolet (borrowed) */
+	const char **extra;    /* more arguments for noetl (borrowed) */
+	int nextra;            /* how many, at most 8 */
 	char dir[512];         /* working directory: data/, the job files, logs */
 	char log[600];         /* noetl's stdout and stderr */
 	pid_t pid;             /* the running noetl, 0 if none */
