@@ -438,6 +438,21 @@ static void stages_print(const char *name, const struct stages *a, const struct 
 	       per(b->queue_n - a->queue_n, writes), per(b->write_ops - a->write_ops, writes));
 }
 
+/* The 1, 5 and 15 minute load averages: how busy the machine was, which
+ * every figure here depends on (the server shares the CPUs with all else). */
+static const char *loadavg(char *buf, size_t cap)
+{
+	snprintf(buf, cap, "?");
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f == NULL)
+		return buf;
+	double a, b, c;
+	if (fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
+		snprintf(buf, cap, "%.2f %.2f %.2f", a, b, c);
+	fclose(f);
+	return buf;
+}
+
 /* --- main ----------------------------------------------------------------------------- */
 
 static void print(const char *name, const struct result *r)
@@ -492,9 +507,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	char load[64];
 	printf("bench_ingest: %d connections, 1 event per POST, %.0f s per closed-loop run; "
-	       "stores in %s\n\n",
-	       conns, seconds, dir);
+	       "stores in %s; %ld CPUs, load average %s\n\n",
+	       conns, seconds, dir, sysconf(_SC_NPROCESSORS_ONLN), loadavg(load, sizeof(load)));
 	printf("%-34s %10s %9s %9s %9s %8s %8s %8s\n", "run", "events/s", "p50 ms", "p99 ms",
 	       "p99.9 ms", "errors", "CPU us", "switches");
 	struct result floor = run_floor();
@@ -537,6 +553,7 @@ int main(int argc, char **argv)
 	printf("\nwhere the time goes (averages):\n");
 	stages_print("closed loop", &s0, &s1);
 	stages_print("open loop", &s1, &s2);
+	printf("load average at the end: %s\n", loadavg(load, sizeof(load)));
 	double ratio = floor.rate > 0 ? lst.rate / floor.rate : 0;
 	printf("\nlistener / floor throughput: %.2fx (target >= 0.75x): %s\n", ratio,
 	       ratio >= 0.75 ? "met" : "NOT met");
