@@ -73,9 +73,9 @@
 static char *data_dir, *http_url, *runner, *token;
 static char *control_rpc, *repository_rpc, *queue_rpc, *recorder_rpc;
 static char *control_stream, *repository_stream, *recorder_stream;
-static int pool, rpc_workers, workers, batch;
-static int64_t timeout;
-static size_t memory, store_cache, store_write_buffer;
+static int pool, rpc_workers, workers, batch, runner_min;
+static int64_t timeout, runner_idle;
+static size_t memory, store_cache, store_write_buffer, cache_max;
 static bool dev_mode;
 static struct svcmain_common common;
 
@@ -116,6 +116,14 @@ static const struct config_option options[] = {
          "linear memory limit per module unless the runtime says otherwise", NULL, NULL},
         {"executor.runner", CONFIG_STRING, &runner, NULL,
          "the noetl-runner program; default: found next to noetl or in the build tree", NULL, NULL},
+        {"executor.runner-idle", CONFIG_DURATION, &runner_idle, "60s",
+         "a runner process without work this long is stopped; 0: never", NULL, NULL},
+        {"executor.runner-min", CONFIG_INT, &runner_min, "0",
+         "runner processes that stay however long they are idle", NULL, NULL},
+        {"executor.cache-max-bytes", CONFIG_SIZE, &cache_max, "1GiB",
+         "compile cache bound: least recently used modules go first (loaded ones stay); 0: no "
+         "bound",
+         NULL, NULL},
         {"listener.dev", CONFIG_BOOL, &dev_mode, "false",
          "accept webhooks without a token (development only; logged loudly)", "dev", NULL},
         {"noetl.token", CONFIG_STRING, &token, NULL, "platform credential between services", NULL,
@@ -263,9 +271,10 @@ static void stop(struct platform *p)
 static int start(struct platform *p)
 {
 	char dir[PATH_MAX], cache[PATH_MAX];
-	if (pool < 0 || workers < 0 || batch < 0) {
+	if (pool < 0 || workers < 0 || batch < 0 || runner_min < 0 || runner_idle < 0) {
 		log_error(
-		        "executor.pool, executor.workers and executor.batch must not be negative");
+		        "executor.pool, executor.workers, executor.batch, executor.runner-min and "
+		        "executor.runner-idle must not be negative");
 		return -EINVAL;
 	}
 	int rc = util_mkdir_p(data_dir);
@@ -332,7 +341,12 @@ static int start(struct platform *p)
 	        .engine = {.cache_dir = cache,
 	                   .runner_path = find_runner(runner_buf, sizeof(runner_buf)),
 	                   .pool_size = (unsigned)pool,
-	                   .limits = {.memory_bytes = memory, .timeout_ms = (uint32_t)timeout}},
+	                   .limits = {.memory_bytes = memory, .timeout_ms = (uint32_t)timeout},
+	                   .cache_max_bytes = cache_max ? (uint64_t)cache_max : UINT64_MAX,
+	                   .runner_idle_ms = runner_idle > 0 && runner_idle < UINT32_MAX
+	                                             ? (uint32_t)runner_idle
+	                                             : UINT32_MAX,
+	                   .runner_min = (unsigned)runner_min},
 	        .workers = (unsigned)workers,
 	        .batch = (unsigned)batch,
 	        /* records waiting for the Recorder: noetl-executor keeps up to
