@@ -28,6 +28,7 @@
 #ifndef NOETL_EXECUTOR_H
 #define NOETL_EXECUTOR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,5 +92,25 @@ void executor_stats(struct executor *ex, struct executor_stats *out);
 
 /* The engine, for /metrics. */
 struct engine *executor_engine(struct executor *ex);
+
+/*
+ * The executor's /metrics families (noetl_executor_events_total{outcome},
+ * noetl_executor_runners{state}, noetl_executor_compile_cache_*), for
+ * noetl-executor and the all-in-one alike. They may be registered before the
+ * executor exists: they read it from slot->running, which the caller sets
+ * once the executor runs and clears before destroying it (NULL: no samples).
+ * The slot must outlive the registry m.
+ */
+struct executor_metrics_slot;
+struct executor_metrics_family {
+	struct executor_metrics_slot *slot;
+	int kind;
+};
+struct executor_metrics_slot {
+	_Atomic(struct executor *) running;
+	struct executor_metrics_family families[5]; /* the callbacks' arguments */
+};
+struct metrics;
+void executor_metrics(struct metrics *m, struct executor_metrics_slot *slot);
 
 #endif

@@ -87,53 +87,16 @@ static const struct config_spec spec = {
         .options = options,
 };
 
-static _Atomic(struct executor *) running;
-static char kind_events[] = "events", kind_runners[] = "runners";
-static char kind_cache_bytes[] = "cache_bytes", kind_cache_objects[] = "cache_objects",
-            kind_cache_evicted[] = "cache_evicted";
+static struct executor_metrics_slot metrics_slot;
 
 static bool ready(void *arg, char *why, size_t cap)
 {
 	(void)arg;
-	if (atomic_load(&running) == NULL) {
+	if (atomic_load(&metrics_slot.running) == NULL) {
 		snprintf(why, cap, "waiting for control and the repository to load definitions");
 		return false;
 	}
 	return true;
-}
-
-static void emit_stats(struct metrics_emitter *e, void *arg)
-{
-	const char *which = arg;
-	struct executor *ex = atomic_load(&running);
-	if (ex == NULL)
-		return;
-	struct executor_stats s;
-	executor_stats(ex, &s);
-	struct engine_stats es;
-	engine_stats(executor_engine(ex), &es);
-	const char *names[] = {"leased", "succeeded", "routed", "failed", "dead", "settle_errors"};
-	double vals[] = {(double)s.leased, (double)s.succeeded, (double)s.routed,
-	                 (double)s.failed, (double)s.dead,      (double)s.settle_errors};
-	if (which == kind_events) {
-		for (int i = 0; i < 6; i++) {
-			const char *v[] = {names[i]};
-			metrics_emit(e, v, vals[i]);
-		}
-	} else if (which == kind_runners) {
-		const char *r[][1] = {{"spawned"}, {"killed"}, {"crashed"}, {"expired"}, {"alive"}};
-		metrics_emit(e, r[0], (double)es.runners_spawned);
-		metrics_emit(e, r[1], (double)es.runners_killed);
-		metrics_emit(e, r[2], (double)es.runners_crashed);
-		metrics_emit(e, r[3], (double)es.runners_expired);
-		metrics_emit(e, r[4], (double)es.runners_alive);
-	} else if (which == kind_cache_bytes) {
-		metrics_emit(e, NULL, (double)es.cache_bytes);
-	} else if (which == kind_cache_objects) {
-		metrics_emit(e, NULL, (double)es.cache_entries);
-	} else {
-		metrics_emit(e, NULL, (double)es.cache_evicted);
-	}
 }
 
 /* executor.runner-idle as the engine takes it: 0 is "never". */
@@ -158,19 +121,7 @@ int main(int argc, char **argv)
 
 	struct metrics *m = NULL;
 	metrics_create(0, &m);
-	metrics_callback(m, "noetl_executor_events_total", "events by what happened to them",
-	                 "outcome", METRICS_COUNTER, emit_stats, kind_events);
-	metrics_callback(m, "noetl_executor_runners", "runner processes", "state", METRICS_GAUGE,
-	                 emit_stats, kind_runners);
-	metrics_callback(m, "noetl_executor_compile_cache_bytes",
-	                 "size of the compiled modules in the cache directory", NULL, METRICS_GAUGE,
-	                 emit_stats, kind_cache_bytes);
-	metrics_callback(m, "noetl_executor_compile_cache_objects",
-	                 "compiled modules in the cache directory", NULL, METRICS_GAUGE, emit_stats,
-	                 kind_cache_objects);
-	metrics_callback(m, "noetl_executor_compile_cache_evicted_total",
-	                 "compiled modules removed to keep the cache under its bound", NULL,
-	                 METRICS_COUNTER, emit_stats, kind_cache_evicted);
+	executor_metrics(m, &metrics_slot);
 	struct httpd *h = NULL;
 	struct httpd_options ho = {.name = "executor", .metrics = m, .ready = ready};
 	if (svcmain_http(http_url, &ho, &h) != 0) {
@@ -220,11 +171,11 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 	if (ex != NULL) {
-		atomic_store(&running, ex);
+		atomic_store(&metrics_slot.running, ex);
 		log_info("executor ready");
 		svcmain_wait(&set);
 		log_info("settling batches in progress");
-		atomic_store(&running, NULL);
+		atomic_store(&metrics_slot.running, NULL);
 		httpd_destroy(h);
 		h = NULL;
 		executor_destroy(ex);

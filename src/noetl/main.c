@@ -150,6 +150,7 @@ struct platform {
 	struct control *control;
 	struct rpc_server *srv_repository, *srv_recorder, *srv_queue, *srv_control;
 	struct executor *executor;
+	struct executor_metrics_slot executor_metrics; /* its /metrics families */
 	struct listener *listener;
 };
 
@@ -256,6 +257,7 @@ static void stop(struct platform *p)
 	/* the listener serves /metrics: it goes first, so nothing renders the
 	 * services' metrics after they are gone */
 	listener_destroy(p->listener);
+	atomic_store(&p->executor_metrics.running, NULL);
 	executor_destroy(p->executor);
 	rpc_server_destroy(p->srv_control);
 	control_destroy(p->control);
@@ -289,6 +291,7 @@ static int start(struct platform *p)
 	 * malloc's heap, besides the RSS */
 	kv_register_metrics(p->metrics);
 	metrics_register_process(p->metrics);
+	executor_metrics(p->metrics, &p->executor_metrics);
 
 	sub(dir, sizeof(dir), "repository");
 	struct repository_config rc_ = {.data_dir = dir, .stream_url = repository_stream};
@@ -360,6 +363,7 @@ static int start(struct platform *p)
 		free(err);
 		return rc;
 	}
+	atomic_store(&p->executor_metrics.running, p->executor);
 
 	char http[256];
 	if (strncmp(http_url, "http://", 7) == 0 || strncmp(http_url, "https://", 8) == 0)

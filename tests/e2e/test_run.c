@@ -151,6 +151,19 @@ Test(make_run, gets_a_newcomer_from_start_to_a_recorded_execution, .fini = clean
 	free(rec);
 	free(ctl);
 
+	/* The all-in-one's /metrics carries the executor's families too: the
+	 * event and the follow-up it triggered both succeeded. */
+	char *metrics = NULL;
+	snprintf(cmd, sizeof(cmd), "curl -sS http://%s/metrics 2>&1", http);
+	cr_assert_eq(testutil_run(cmd, &metrics), 0, "%s", metrics ? metrics : "");
+	const char *succeeded =
+	        strstr(metrics, "noetl_executor_events_total{outcome=\"succeeded\"} ");
+	cr_assert_not_null(succeeded, "no executor metrics in:\n%s", metrics);
+	cr_expect_geq(atof(strchr(succeeded, ' ') + 1), 2.0, "%.200s", succeeded);
+	cr_expect(strstr(metrics, "noetl_executor_runners{state=\"alive\"} ") != NULL, "%s",
+	          metrics);
+	free(metrics);
+
 	/* Ctrl-C. */
 	kill(run_pid, SIGTERM);
 	int status = testutil_wait(run_pid, 60000);
