@@ -217,8 +217,8 @@ nctl() {
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret"])' "$work/token.json")
 [ -n "$token" ] || bail "token create prints a secret"
 
-# The executor compiles the module when the job is deployed; an event posted
-# before the package is live there would be retried as unknown.
+# The deploy reaches the executor on host C over the network and it compiles
+# the module (an event posted before that would wait, unrun, until it is live).
 live="package 'demo-job' of tenant 'demo' is live"
 i=0
 while ! grep -q "$live" "$work/executor.log" && [ $i -lt 600 ]; do
