@@ -292,7 +292,7 @@ static bool v_array(struct vctx *v, const struct js_node *n, const json_t *inst,
 		       size == 1 ? "" : "s", (long long)n->min_items);
 		CHECK(false);
 	}
-	size_t a, b;
+	size_t a = 0, b = 0; /* set by find_duplicate; GCC -O3 cannot tell */
 	if (n->unique_items && size > 1) {
 		if (find_duplicate(v, inst, &a, &b)) {
 			report(v, n, "uniqueItems", ip,

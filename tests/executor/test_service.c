@@ -495,13 +495,14 @@ static void enqueue_stamped(const char *tenant, const char *event, uint64_t rev,
 {
 	Noetl__Item *items = calloc(n, sizeof(*items));
 	Noetl__Item **ptrs = calloc(n, sizeof(*ptrs));
-	char(*payloads)[64] = calloc(n, 64);
+	char(*payloads)[UTIL_ID_SIZE + 16] = calloc(n, UTIL_ID_SIZE + 16);
 	cr_assert(items != NULL && ptrs != NULL && payloads != NULL);
 	Noetl__RetryPolicy retry = NOETL__RETRY_POLICY__INIT;
 	retry.max_attempts = 1; /* a failure would dead-letter at once */
 	for (size_t i = 0; i < n; i++) {
 		util_new_id(ids[i]);
-		snprintf(payloads[i], 64, "{\"name\":\"%s\"}", ids[i]);
+		snprintf(payloads[i], sizeof(payloads[i]), "{\"name\":\"%.*s\"}", UTIL_ID_SIZE - 1,
+		         ids[i]);
 		noetl__item__init(&items[i]);
 		items[i].tenant = (char *)tenant;
 		items[i].queue = "q";
