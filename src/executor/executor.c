@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "keeper.h"
 #include "log.h"
 #include "queue.pb-c.h"
 #include "recorder.pb-c.h"
@@ -28,6 +29,7 @@ struct executor {
 	struct engine *engine;
 	struct catalog *defs;
 	struct report *report;
+	struct keeper *keeper; /* extends the leases of running batches */
 	pthread_t *threads;
 	unsigned nthreads;
 	atomic_bool stop;
@@ -466,6 +468,7 @@ static void process(struct executor *ex, Noetl__LeaseReply *lr)
 	struct run *runs = calloc(n, sizeof(*runs));
 	if (jobs == NULL || runs == NULL)
 		abort();
+	struct keeper_batch *held = keeper_hold(ex->keeper, lr->items, n);
 	size_t nwait = 0;
 	struct job *first_wait = NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -518,6 +521,7 @@ static void process(struct executor *ex, Noetl__LeaseReply *lr)
 	run_jobs(ex, jobs, n, runs, &nruns);
 	for (size_t i = 0; i < n; i++)
 		decide(&jobs[i]);
+	keeper_release(ex->keeper, held); /* before the Ack: no Extend races it */
 	settle(ex, jobs, n);
 	for (size_t r = 0; r < nruns; r++)
 		engine_results_free(runs[r].res, runs[r].n);
@@ -537,6 +541,7 @@ static void *worker(void *arg)
 	int backoff = 100;
 	int64_t next_retry = util_mono_ms() + 5000;
 	unsigned per_tenant = ex->cfg.per_tenant;
+	int64_t failing_since = 0, warned = 0; /* Lease calls failing (monotonic ms) */
 	while (!atomic_load(&ex->stop)) {
 		if (util_mono_ms() > next_retry) {
 			catalog_retry_failed(ex->defs);
@@ -558,13 +563,27 @@ static void *worker(void *arg)
 		int st = rpc_call(ex->queue, &noetl__queue__descriptor, "Lease", &req.base, &o,
 		                  &out, &err);
 		if (st != NOETL__STATUS__OK) {
-			log_debug("executor: lease failed: %s", err != NULL ? err : "");
+			/* say so once the Queue has been away for a while, then every
+			 * minute: a silent executor that leases nothing is a mystery */
+			failing_since = failing_since != 0 ? failing_since : util_mono_ms();
+			if (util_mono_ms() - failing_since >= 5000 &&
+			    util_mono_ms() - warned >= 60000) {
+				log_warn("executor: cannot lease from the queue for %lld s: %s",
+				         (long long)(util_mono_ms() - failing_since) / 1000,
+				         err != NULL ? err : rpc_status_name(st));
+				warned = util_mono_ms();
+			} else {
+				log_debug("executor: lease failed: %s", err != NULL ? err : "");
+			}
 			free(err);
 			util_sleep_ms(backoff);
 			backoff = backoff < 2000 ? backoff * 2 : 2000;
 			continue;
 		}
 		backoff = 100;
+		if (warned != 0)
+			log_info("executor: leasing from the queue again");
+		failing_since = warned = 0;
 		Noetl__LeaseReply *lr = (Noetl__LeaseReply *)out;
 		if (lr->n_items > 0) {
 			atomic_fetch_add(&ex->leased, lr->n_items);
@@ -608,9 +627,8 @@ int executor_create(const struct executor_config *cfg, int start_wait_ms, struct
 		ex->cfg.batch = 16;
 	if (ex->cfg.per_tenant == 0)
 		ex->cfg.per_tenant = ex->cfg.batch / 2 > 0 ? ex->cfg.batch / 2 : 1;
-	uint32_t tmo = cfg->engine.limits.timeout_ms > 0 ? cfg->engine.limits.timeout_ms : 10000;
 	if (ex->cfg.lease_ms <= 0)
-		ex->cfg.lease_ms = (int)(ex->cfg.batch * tmo + 5000);
+		ex->cfg.lease_ms = EXECUTOR_DEFAULT_LEASE_MS;
 
 	struct rpc_client_options co = {.caller = "noetl-executor", .connect_wait_ms = 2000};
 	int rc = 0;
@@ -620,6 +638,13 @@ int executor_create(const struct executor_config *cfg, int start_wait_ms, struct
 	    (rc = rpc_client_create(ex->cfg.recorder_url, &co, &ex->recorder)) != 0) {
 		if (err != NULL)
 			*err = util_xstrdup("a service URL is not valid");
+		goto fail;
+	}
+	if ((rc = keeper_create(ex->queue, ex->cfg.token, (uint32_t)ex->cfg.lease_ms,
+	                        &ex->keeper)) != 0) {
+		if (err != NULL)
+			*err = util_xstrdup(rc == -EINVAL ? "the lease time is too short"
+			                                  : "cannot start the lease keeper");
 		goto fail;
 	}
 	if (cfg->engine.cache_dir != NULL && (rc = util_mkdir_p(cfg->engine.cache_dir)) != 0) {
@@ -707,6 +732,7 @@ void executor_destroy(struct executor *ex)
 	if (ex == NULL)
 		return;
 	executor_stop(ex);
+	keeper_destroy(ex->keeper);
 	free(ex->threads);
 	catalog_destroy(ex->defs);
 	report_destroy(ex->report, 3000);
@@ -729,6 +755,8 @@ void executor_stats(struct executor *ex, struct executor_stats *out)
 	out->dead = atomic_load(&ex->dead);
 	out->settle_errors = atomic_load(&ex->settle_errors);
 	out->released = atomic_load(&ex->released);
+	if (ex->keeper != NULL)
+		keeper_stats(ex->keeper, &out->leases_extended, &out->leases_lost);
 	if (ex->defs != NULL) {
 		out->control_revision = catalog_revision(ex->defs);
 		out->modules = catalog_modules(ex->defs);

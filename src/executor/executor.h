@@ -35,6 +35,11 @@
 
 #include "engine.h"
 
+/* A lease is this long unless configured: the keeper extends it while its
+ * batch runs, so it bounds how long a killed executor's events wait, not how
+ * long a batch may run. */
+#define EXECUTOR_DEFAULT_LEASE_MS 30000
+
 struct executor_config {
 	const char *control_url; /* RPC URLs of the services */
 	const char *repository_url;
@@ -48,7 +53,8 @@ struct executor_config {
 	unsigned workers;            /* leasing threads; 0: the engine's pool size */
 	unsigned batch;              /* items per lease; 0: 16 */
 	unsigned per_tenant;         /* items of one tenant per lease; 0: batch / 2 (>= 1) */
-	int lease_ms;                /* lease time; 0: batch x the default timeout + 5 s */
+	int lease_ms;                /* lease time, extended while a batch runs (keeper.c);
+	                                0: EXECUTOR_DEFAULT_LEASE_MS */
 	size_t report_bytes;         /* recorder buffer; 0: 32 MiB */
 };
 
@@ -85,6 +91,8 @@ struct executor_stats {
 	uint64_t dead;             /* nacked into the DLQ */
 	uint64_t settle_errors;    /* ack/nack calls that failed (the lease will expire) */
 	uint64_t released;         /* given back unrun: definitions not ready here yet */
+	uint64_t leases_extended;  /* leases of running batches extended */
+	uint64_t leases_lost;      /* leases found run out when extended */
 	uint64_t control_revision; /* definitions applied up to */
 	unsigned modules;          /* modules loaded */
 };
@@ -108,7 +116,7 @@ struct executor_metrics_family {
 };
 struct executor_metrics_slot {
 	_Atomic(struct executor *) running;
-	struct executor_metrics_family families[5]; /* the callbacks' arguments */
+	struct executor_metrics_family families[6]; /* the callbacks' arguments */
 };
 struct metrics;
 void executor_metrics(struct metrics *m, struct executor_metrics_slot *slot);

@@ -14,7 +14,15 @@
 #include "engine.h"
 #include "metrics.h"
 
-enum kind { K_EVENTS, K_RUNNERS, K_CACHE_BYTES, K_CACHE_OBJECTS, K_CACHE_EVICTED, K_COUNT };
+enum kind {
+	K_EVENTS,
+	K_RUNNERS,
+	K_CACHE_BYTES,
+	K_CACHE_OBJECTS,
+	K_CACHE_EVICTED,
+	K_LEASES,
+	K_COUNT
+};
 
 static void emit(struct metrics_emitter *e, void *arg)
 {
@@ -50,6 +58,11 @@ static void emit(struct metrics_emitter *e, void *arg)
 		engine_stats(executor_engine(ex), &es);
 		metrics_emit(e, NULL, (double)es.cache_bytes);
 		break;
+	case K_LEASES:
+		executor_stats(ex, &s);
+		metrics_emit(e, (const char *[]){"extended"}, (double)s.leases_extended);
+		metrics_emit(e, (const char *[]){"lost"}, (double)s.leases_lost);
+		break;
 	case K_CACHE_OBJECTS:
 		engine_stats(executor_engine(ex), &es);
 		metrics_emit(e, NULL, (double)es.cache_entries);
@@ -78,6 +91,9 @@ void executor_metrics(struct metrics *m, struct executor_metrics_slot *slot)
 	metrics_callback(m, "noetl_executor_compile_cache_objects",
 	                 "compiled modules in the cache directory", NULL, METRICS_GAUGE, emit,
 	                 &fams[K_CACHE_OBJECTS]);
+	metrics_callback(m, "noetl_executor_leases_total",
+	                 "leases of running batches extended, or found run out when extended",
+	                 "outcome", METRICS_COUNTER, emit, &fams[K_LEASES]);
 	metrics_callback(m, "noetl_executor_compile_cache_evicted_total",
 	                 "compiled modules removed to keep the cache under its bound", NULL,
 	                 METRICS_COUNTER, emit, &fams[K_CACHE_EVICTED]);

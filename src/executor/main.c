@@ -65,9 +65,10 @@ static const struct config_option options[] = {
         {"executor.per-tenant", CONFIG_INT, &per_tenant, "0",
          "events of one tenant per lease (its concurrency is workers x this); 0: batch / 2", NULL,
          NULL},
-        {"executor.lease", CONFIG_DURATION, &lease, "0",
-         "lease time; 0: batch x timeout + 5s. A killed executor's events return after it", NULL,
-         NULL},
+        {"executor.lease", CONFIG_DURATION, &lease, "30s",
+         "lease time, extended every third of it while a batch runs: a killed executor's "
+         "events return after it",
+         NULL, NULL},
         {"executor.timeout", CONFIG_DURATION, &timeout, "10s",
          "wall-clock limit per event unless the job says otherwise", NULL, NULL},
         {"executor.memory", CONFIG_SIZE, &memory, "64MiB",
