@@ -411,7 +411,10 @@ static int64_t system_clock(void *arg)
 static int client(const char *what, const char *url, const struct control_config *cfg,
                   struct rpc_client **out)
 {
-	struct rpc_client_options o = {.caller = "noetl-control"};
+	/* A deploy may come right after the Repository (or Queue) restarted:
+	 * give the dialer, which retries at most every second, time to get
+	 * there before answering UNAVAILABLE. Nothing here is latency-bound. */
+	struct rpc_client_options o = {.caller = "noetl-control", .connect_wait_ms = 3000};
 	if (cfg->client_tls != NULL)
 		o.tls = *cfg->client_tls;
 	int rv = rpc_client_create(url, &o, out);

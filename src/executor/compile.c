@@ -128,10 +128,10 @@ static void read_head(const char *path, char *buf, size_t cap)
 
 /*
  * Runs argv with stdin from /dev/null and stdout+stderr into logpath, in its
- * own process group, for at most c->timeout_ms. Returns 0 on exit status 0;
+ * own process group, for at most timeout_ms. Returns 0 on exit status 0;
  * otherwise -EIO with *err naming the tool, how it ended and its output.
  */
-static int run_tool(const struct compile *c, char *const argv[], const char *logpath, char **err)
+static int run_tool(uint32_t timeout_ms, char *const argv[], const char *logpath, char **err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -155,7 +155,7 @@ static int run_tool(const struct compile *c, char *const argv[], const char *log
 	if (rc != 0)
 		return errf(err, rc == ENOENT ? -ENOENT : -EIO, "cannot run '%s': %s", argv[0],
 		            strerror(rc));
-	int64_t deadline = util_mono_ms() + c->timeout_ms;
+	int64_t deadline = util_mono_ms() + timeout_ms;
 	int status = 0;
 	int64_t nap = 1;
 	for (;;) {
@@ -169,7 +169,7 @@ static int run_tool(const struct compile *c, char *const argv[], const char *log
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
 			return errf(err, -EIO, "'%s' did not finish within %u ms and was killed",
-			            argv[0], c->timeout_ms);
+			            argv[0], timeout_ms);
 		}
 		util_sleep_ms(nap);
 		nap = nap < 20 ? nap * 2 : 20;
@@ -185,6 +185,8 @@ static int run_tool(const struct compile *c, char *const argv[], const char *log
 	            out);
 }
 
+#define VERSION_TIMEOUT_MS 10000
+
 /* Runs `tool --version` into buf. */
 static int tool_version(const struct compile *c, const char *tool, const char *tmp, char *buf,
                         size_t cap, char **err)
@@ -192,7 +194,10 @@ static int tool_version(const struct compile *c, const char *tool, const char *t
 	char log[4096];
 	snprintf(log, sizeof(log), "%s/version.txt", tmp);
 	char *argv[] = {(char *)tool, "--version", NULL};
-	int rc = run_tool(c, argv, log, err);
+	/* not the compile limit, which may be tight: a version is asked for once,
+	 * at start, where a loaded machine must not make the executor fail */
+	uint32_t limit = c->timeout_ms > VERSION_TIMEOUT_MS ? c->timeout_ms : VERSION_TIMEOUT_MS;
+	int rc = run_tool(limit, argv, log, err);
 	if (rc == 0)
 		read_head(log, buf, cap);
 	return rc;
@@ -455,7 +460,7 @@ int compile_module(struct compile *c, const struct wasmbin *info, const void *wa
 		goto out;
 	}
 	char *w2c[] = {c->wasm2c, f_wasm, "-n", SHIMGEN_MODULE, "-o", f_c, NULL};
-	if ((rc = run_tool(c, w2c, f_log, err)) != 0)
+	if ((rc = run_tool(c->timeout_ms, w2c, f_log, err)) != 0)
 		goto out;
 	FILE *f = fopen(f_shim, "w");
 	if (f == NULL) {
@@ -482,7 +487,7 @@ int compile_module(struct compile *c, const struct wasmbin *info, const void *wa
 	ccv[k++] = f_shim;
 	ccv[k++] = "-lm";
 	ccv[k] = NULL;
-	if ((rc = run_tool(c, ccv, f_log, err)) != 0)
+	if ((rc = run_tool(c->timeout_ms, ccv, f_log, err)) != 0)
 		goto out;
 	if (rename(f_so, final) != 0) {
 		rc = errf(err, -errno, "cannot move the compiled module to '%s': %s", final,
