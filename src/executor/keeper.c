@@ -14,8 +14,9 @@
  * have settled it. An Extend that the Queue answers NOT_FOUND means the
  * lease was lost (it ran out first: the Queue was away longer than the
  * margin); that item may run elsewhere too, which at-least-once allows; it
- * is counted and no longer extended. An Extend that fails as a whole is
- * tried again at the next tick: the margin is two ticks.
+ * is counted and no longer extended. An Extend that fails as a whole (it
+ * gives up after a quarter of a lease) is tried again at the next tick: the
+ * margin is two ticks.
  */
 #include "keeper.h"
 
@@ -80,7 +81,7 @@ static void extend_all(struct keeper *k)
 	req.leases = leases;
 	req.n_leases = m;
 	req.lease_ms = k->lease_ms;
-	struct rpc_call_options o = {.timeout_ms = (int)(k->lease_ms / 3), .token = k->token};
+	struct rpc_call_options o = {.timeout_ms = (int)(k->lease_ms / 4), .token = k->token};
 	ProtobufCMessage *out = NULL;
 	char *err = NULL;
 	int st = rpc_call(k->queue, &noetl__queue__descriptor, "Extend", &req.base, &o, &out, &err);
@@ -128,10 +129,12 @@ static void extend_all(struct keeper *k)
 static void *keeper_main(void *arg)
 {
 	struct keeper *k = arg;
+	/* Ticks keep their schedule (every lease / 3 from the start) however
+	 * long an Extend takes, so a slow or failed one does not eat the margin. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	pthread_mutex_lock(&k->mu);
 	while (!k->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
 		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)(k->lease_ms / 3) * 1000000u;
 		ts.tv_sec += (time_t)(ns / 1000000000u);
 		ts.tv_nsec = (long)(ns % 1000000000u);
