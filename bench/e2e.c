@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "e2e.h"
+#include "floor.h"
 #include "kv.h"
 #include "log.h"
 #include "util.h"
@@ -108,38 +109,16 @@ static void request(char *buf, size_t cap, const char *token, size_t *len)
 
 /* --- floors ----------------------------------------------------------------------------- */
 
-static void empty_handler(nng_aio *aio)
-{
-	static const char reply[] = "{\"accepted\":1,\"ids\":[\"01M83WPN5AVQ98GKD3WAYDV55R\"]}";
-	nng_http_res *res;
-	if (nng_http_res_alloc(&res) != 0) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	nng_http_res_set_status(res, 202);
-	nng_http_res_set_header(res, "Content-Type", "application/json");
-	nng_http_res_copy_data(res, reply, sizeof(reply) - 1);
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
-}
-
 static struct load_result floor_http(void)
 {
-	nng_url *u;
-	nng_http_server *s;
-	nng_http_handler *h;
-	if (nng_url_parse(&u, "http://127.0.0.1:0") != 0 || nng_http_server_hold(&s, u) != 0 ||
-	    nng_http_handler_alloc(&h, "/events", empty_handler) != 0 ||
-	    nng_http_handler_set_method(h, "POST") != 0 || nng_http_handler_set_tree(h) != 0 ||
-	    nng_http_handler_collect_body(h, true, 1 << 20) != 0 ||
-	    nng_http_server_add_handler(s, h) != 0 || nng_http_server_start(s) != 0)
+	struct floor_server *fs;
+	int port;
+	if (floor_start(&fs, &port) != 0)
 		fail("cannot start the empty HTTP handler");
-	nng_sockaddr sa;
-	nng_http_server_get_addr(s, &sa);
 	char req[1024];
 	size_t len;
 	request(req, sizeof(req), "x", &len);
-	struct load_options o = {.port = ntohs(sa.s_in.sa_port),
+	struct load_options o = {.port = port,
 	                         .request = req,
 	                         .request_len = len,
 	                         .conns = conns,
@@ -147,9 +126,7 @@ static struct load_result floor_http(void)
 	struct load_result r;
 	if (load_run(&o, &r) != 0)
 		fail("cannot connect to the empty HTTP handler");
-	nng_http_server_stop(s);
-	nng_http_server_release(s);
-	nng_url_free(u);
+	floor_stop(fs);
 	return r;
 }
 

@@ -49,6 +49,7 @@
 
 #include "control.h"
 #include "control.pb-c.h"
+#include "floor.h"
 #include "httpc.h"
 #include "jobdef.h"
 #include "kv.h"
@@ -136,41 +137,16 @@ static struct result run_load(int port, const char *headers, bool open, double s
 
 /* --- the floor: an empty nng HTTP handler --------------------------------------- */
 
-static void empty_handler(nng_aio *aio)
-{
-	static const char body[] = "{\"accepted\":1,\"ids\":[\"01M83WPN5AVQ98GKD3WAYDV55R\"]}";
-	nng_http_res *res;
-	if (nng_http_res_alloc(&res) != 0) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	nng_http_res_set_status(res, 202);
-	nng_http_res_set_header(res, "Content-Type", "application/json");
-	nng_http_res_copy_data(res, body, sizeof(body) - 1);
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
-}
-
 static struct result run_floor(void)
 {
-	nng_url *u;
-	nng_http_server *s;
-	nng_http_handler *h;
-	if (nng_url_parse(&u, "http://127.0.0.1:0") != 0 || nng_http_server_hold(&s, u) != 0 ||
-	    nng_http_handler_alloc(&h, "/events", empty_handler) != 0 ||
-	    nng_http_handler_set_method(h, "POST") != 0 || nng_http_handler_set_tree(h) != 0 ||
-	    nng_http_handler_collect_body(h, true, 1 << 20) != 0 ||
-	    nng_http_server_add_handler(s, h) != 0 || nng_http_server_start(s) != 0) {
+	struct floor_server *fs;
+	int port;
+	if (floor_start(&fs, &port) != 0) {
 		fprintf(stderr, "bench_ingest: cannot start the floor server\n");
 		exit(1);
 	}
-	nng_sockaddr sa;
-	nng_http_server_get_addr(s, &sa);
-	int port = ntohs(sa.s_in.sa_port);
 	struct result r = run_load(port, "Content-Type: application/json\r\n", false, seconds);
-	nng_http_server_stop(s);
-	nng_http_server_release(s);
-	nng_url_free(u);
+	floor_stop(fs);
 	return r;
 }
 
