@@ -70,6 +70,18 @@ size_t kv_batch_count(const struct kv_batch *b);
 size_t kv_batch_bytes(const struct kv_batch *b);
 /* Appends every operation of src to dst. */
 void kv_batch_append(struct kv_batch *dst, const struct kv_batch *src);
+/*
+ * Puts b's operations in key order (for one key, in the order they were
+ * added, so the last still wins): RocksDB inserts a batch into its memtable
+ * (a skip list) in batch order, and an insert just after the previous one
+ * starts from where that one ended instead of searching from the top. A
+ * batch that builds several indexes at once (a record and its index
+ * entries, for many records) otherwise jumps between key ranges on every
+ * insert. The result of writing the batch does not change. A batch holding
+ * a range delete, or one that cannot be copied for lack of memory, is left
+ * as it is.
+ */
+void kv_batch_sort(struct kv_batch *b);
 /* Removes every operation. */
 void kv_batch_clear(struct kv_batch *b);
 

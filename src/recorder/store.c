@@ -447,6 +447,7 @@ int recorder_store_append(struct recorder_store *s, Noetl__Record *const *recs, 
 		rc = add_record(s, b, recs[i], first + i, now_ms);
 	if (rc == 0) {
 		store_usage_put(s, b);
+		kv_batch_sort(b);
 		rc = kv_write(s->kv, b, true);
 	}
 	if (rc == 0)

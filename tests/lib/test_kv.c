@@ -77,6 +77,78 @@ Test(kv, appended_batches_keep_every_operation_and_the_count)
 	}
 }
 
+/* Reads key as a NUL-terminated string, or NULL if it is absent. */
+static char *get_str(const char *key)
+{
+	void *v = NULL;
+	size_t n = 0;
+	if (kv_get(kv, key, strlen(key), &v, &n) != 0)
+		return NULL;
+	char *s = malloc(n + 1);
+	memcpy(s, v, n);
+	s[n] = 0;
+	free(v);
+	return s;
+}
+
+static void assert_value(const char *key, const char *want)
+{
+	char *got = get_str(key);
+	if (want == NULL)
+		cr_assert_null(got, "%s: expected absent, found \"%s\"", key, got);
+	else
+		cr_assert(got != NULL && strcmp(got, want) == 0, "%s: expected \"%s\", found %s",
+		          key, want, got != NULL ? got : "nothing");
+	free(got);
+}
+
+Test(kv, a_sorted_batch_writes_the_same_as_the_batch_in_its_own_order)
+{
+	kv_put(kv, "d", 1, "old", 3, false);
+	kv_put(kv, "e", 1, "old", 3, false);
+	struct kv_batch *b = kv_batch_create();
+	kv_batch_put(b, "k7", 2, "7", 1);
+	kv_batch_put(b, "x", 1, "first", 5);
+	kv_batch_put(b, "k3", 2, "3", 1);
+	kv_batch_delete(b, "d", 1); /* a delete that the sort moves to the front */
+	kv_batch_put(b, "k5", 2, "", 0);
+	kv_batch_put(b, "x", 1, "second", 6); /* the later put of x wins */
+	kv_batch_put(b, "e", 1, "new", 3);
+	kv_batch_delete(b, "e", 1); /* and the later delete of e */
+	kv_batch_put(b, "a", 1, "1", 1);
+	size_t count = kv_batch_count(b), bytes = kv_batch_bytes(b);
+	kv_batch_sort(b);
+	cr_assert_eq(kv_batch_count(b), count);
+	cr_assert_eq(kv_batch_bytes(b), bytes);
+	cr_assert_eq(kv_write(kv, b, true), 0);
+	kv_batch_destroy(b);
+	assert_value("a", "1");
+	assert_value("k3", "3");
+	assert_value("k5", "");
+	assert_value("k7", "7");
+	assert_value("x", "second");
+	assert_value("d", NULL);
+	assert_value("e", NULL);
+}
+
+Test(kv, a_batch_with_a_range_delete_keeps_its_order_when_sorted)
+{
+	kv_put(kv, "r020", 4, "old", 3, false);
+	kv_put(kv, "r050", 4, "old", 3, false);
+	struct kv_batch *b = kv_batch_create(), *tail = kv_batch_create();
+	kv_batch_put(b, "r000", 4, "before", 6);
+	kv_batch_delete_range(b, "r010", 4, "r090", 4);
+	kv_batch_put(tail, "r050", 4, "after", 5); /* written after the range delete */
+	kv_batch_append(b, tail);                  /* appending carries the range */
+	kv_batch_sort(b);
+	cr_assert_eq(kv_write(kv, b, true), 0);
+	kv_batch_destroy(b);
+	kv_batch_destroy(tail);
+	assert_value("r000", "before");
+	assert_value("r020", NULL);
+	assert_value("r050", "after");
+}
+
 Test(kv, an_iterator_stays_inside_its_bounds)
 {
 	const char *keys[] = {"a1", "b1", "b2", "b3", "c1"};
