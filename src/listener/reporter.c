@@ -140,6 +140,12 @@ static void *run(void *arg)
 			batch[i] = r->ring[(r->head + i) % r->o.capacity];
 		r->head = (r->head + n) % r->o.capacity;
 		r->count -= n;
+		/* An empty ring starts over at its first entry: the ring is one
+		 * allocation of capacity entries (5 MiB by default), and going round
+		 * it would make every page of it resident for good, however few
+		 * entries wait at a time. */
+		if (r->count == 0)
+			r->head = 0;
 		pthread_mutex_unlock(&r->mu);
 		bool ok = n == 0 || send_batch(r, batch, n);
 		pthread_mutex_lock(&r->mu);
