@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "jobdef.h"
+#include "testrpc.h"
 #include "testutil.h"
 
 /* (module (type (func)) (func (type 0)) (export "event" (func 0))) */
@@ -104,35 +105,13 @@ void fx_stop(struct fx *f)
 int fx_call(struct fx *f, const char *method, const ProtobufCMessage *in, ProtobufCMessage **out,
             char **err)
 {
-	ProtobufCMessage *o = NULL;
-	char *e = NULL;
-	int st = rpc_invoke_local(control_service(f->ctl), method, in, NULL, &o, &e);
-	if (out != NULL)
-		*out = o;
-	else if (o != NULL)
-		protobuf_c_message_free_unpacked(o, NULL);
-	if (err != NULL)
-		*err = e;
-	else
-		free(e);
-	return st;
+	return testrpc_local(control_service(f->ctl), method, in, NULL, out, err);
 }
 
 int fx_repo(struct fx *f, const char *method, const ProtobufCMessage *in, ProtobufCMessage **out,
             char **err)
 {
-	ProtobufCMessage *o = NULL;
-	char *e = NULL;
-	int st = rpc_invoke_local(repository_service(f->repo), method, in, NULL, &o, &e);
-	if (out != NULL)
-		*out = o;
-	else if (o != NULL)
-		protobuf_c_message_free_unpacked(o, NULL);
-	if (err != NULL)
-		*err = e;
-	else
-		free(e);
-	return st;
+	return testrpc_local(repository_service(f->repo), method, in, NULL, out, err);
 }
 
 int fx_put(struct fx *f, const char *tenant, const char *name, Noetl__FileType type,

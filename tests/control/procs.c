@@ -10,6 +10,7 @@
 #include "control.pb-c.h"
 #include "repository.pb-c.h"
 #include "rpc.h"
+#include "testrpc.h"
 #include "testutil.h"
 
 static void wait_ready(const struct procs *p, const char *url,
@@ -21,10 +22,8 @@ static void wait_ready(const struct procs *p, const char *url,
 	int st = -1;
 	for (int i = 0; i < 300 && st != 0; i++) {
 		Noetl__Empty e = NOETL__EMPTY__INIT;
-		ProtobufCMessage *out = NULL;
-		st = rpc_call(c, svc, "GetHealth", &e.base, NULL, &out, NULL);
-		if (out != NULL)
-			protobuf_c_message_free_unpacked(out, NULL);
+		struct rpc_call_options co = {.timeout_ms = RPC_DEFAULT_TIMEOUT_MS};
+		st = testrpc_call(c, svc, "GetHealth", &e.base, &co, NULL, NULL);
 		if (st != 0)
 			usleep(50000);
 	}

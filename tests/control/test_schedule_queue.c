@@ -12,6 +12,7 @@
 #include "fixture.h"
 #include "queue.h"
 #include "queue.pb-c.h"
+#include "testrpc.h"
 
 #define T0     1767225600000LL /* 2026-01-01T00:00:00Z */
 #define MINUTE 60000LL
@@ -104,10 +105,8 @@ Test(schedule_queue, the_queue_drops_a_tick_enqueued_again_with_its_key)
 	Noetl__EnqueueRequest req = NOETL__ENQUEUE_REQUEST__INIT;
 	req.items = items;
 	req.n_items = 1;
-	ProtobufCMessage *out = NULL;
-	cr_assert_eq(
-	        rpc_call(qcli, &noetl__queue__descriptor, "Enqueue", &req.base, NULL, &out, NULL),
-	        0);
+	ProtobufCMessage *out =
+	        testrpc_ok(qcli, &noetl__queue__descriptor, "Enqueue", &req.base, NULL);
 	Noetl__EnqueueReply *er = (Noetl__EnqueueReply *)out;
 	cr_assert_eq(er->n_results, 1);
 	cr_expect(er->results[0]->duplicate);

@@ -19,6 +19,7 @@
 #include "rpc.h"
 #include "stream.h"
 #include "procs.h"
+#include "testrpc.h"
 #include "testutil.h"
 
 #define BURST 1000
@@ -85,28 +86,20 @@ static void unwatch(struct watcher *w)
 	pthread_mutex_destroy(&w->mu);
 }
 
-static int call(struct rpc_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
-                const ProtobufCMessage *in, uint64_t *rev)
+static void call(struct rpc_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
+                 const ProtobufCMessage *in, uint64_t *rev)
 {
-	ProtobufCMessage *out = NULL;
-	char *err = NULL;
-	struct rpc_call_options o = {.timeout_ms = 20000};
-	int st = rpc_call(c, svc, method, in, &o, &out, &err);
-	cr_assert_eq(st, 0, "%s: %s", method, err != NULL ? err : "");
+	ProtobufCMessage *out = testrpc_ok(c, svc, method, in, NULL);
 	if (rev != NULL && strcmp(method, "Deploy") == 0)
 		*rev = ((Noetl__DeployReply *)out)->revision;
 	protobuf_c_message_free_unpacked(out, NULL);
-	free(err);
-	return st;
 }
 
 static uint64_t head(struct rpc_client *c)
 {
 	Noetl__Empty e = NOETL__EMPTY__INIT;
-	ProtobufCMessage *out = NULL;
-	cr_assert_eq(
-	        rpc_call(c, &noetl__control__descriptor, "GetHealth", &e.base, NULL, &out, NULL),
-	        0);
+	ProtobufCMessage *out =
+	        testrpc_ok(c, &noetl__control__descriptor, "GetHealth", &e.base, NULL);
 	uint64_t h = ((Noetl__Health *)out)->revision;
 	protobuf_c_message_free_unpacked(out, NULL);
 	return h;

@@ -21,6 +21,7 @@
 #include "repository.h"
 #include "repository.pb-c.h"
 #include "rpc.h"
+#include "testrpc.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -130,17 +131,6 @@ static void teardown(void)
 
 TestSuite(executor_service, .init = setup, .fini = teardown, .timeout = 120);
 
-static ProtobufCMessage *call(struct rpc_client *c, const ProtobufCServiceDescriptor *d,
-                              const char *method, const ProtobufCMessage *in)
-{
-	ProtobufCMessage *out = NULL;
-	char *err = NULL;
-	struct rpc_call_options o = {.timeout_ms = 10000};
-	int st = rpc_call(c, d, method, in, &o, &out, &err);
-	cr_assert_eq(st, 0, "%s.%s: %s", d->name, method, err != NULL ? err : "");
-	return out;
-}
-
 /* Uploads a built module (path relative to the build root) as name. */
 static void put_module(const char *tenant, const char *name, const char *built)
 {
@@ -156,7 +146,8 @@ static void put_module(const char *tenant, const char *name, const char *built)
 	req.content.data = (uint8_t *)bytes;
 	req.content.len = len;
 	protobuf_c_message_free_unpacked(
-	        call(c_repo, &noetl__repository__descriptor, "PutFile", &req.base), NULL);
+	        testrpc_ok(c_repo, &noetl__repository__descriptor, "PutFile", &req.base, NULL),
+	        NULL);
 	free(bytes);
 }
 
@@ -165,7 +156,7 @@ static void add_tenant(const char *tenant)
 	Noetl__AddTenantRequest req = NOETL__ADD_TENANT_REQUEST__INIT;
 	req.id = (char *)tenant;
 	protobuf_c_message_free_unpacked(
-	        call(c_ctl, &noetl__control__descriptor, "AddTenant", &req.base), NULL);
+	        testrpc_ok(c_ctl, &noetl__control__descriptor, "AddTenant", &req.base, NULL), NULL);
 }
 
 /* Deploys (update: replaces) YAML; returns its Control revision without
@@ -179,8 +170,8 @@ static uint64_t deploy_as(const char *yaml, bool update)
 	req.package = p;
 	req.source = (char *)yaml;
 	req.update = update;
-	Noetl__DeployReply *r =
-	        (Noetl__DeployReply *)call(c_ctl, &noetl__control__descriptor, "Deploy", &req.base);
+	Noetl__DeployReply *r = (Noetl__DeployReply *)testrpc_ok(c_ctl, &noetl__control__descriptor,
+	                                                         "Deploy", &req.base, NULL);
 	uint64_t rev = r->revision;
 	noetl__deploy_reply__free_unpacked(r, NULL);
 	jobdef_free(p);
@@ -225,8 +216,8 @@ static void enqueue_retry(const char *tenant, const char *queue, const char *eve
 	Noetl__EnqueueRequest req = NOETL__ENQUEUE_REQUEST__INIT;
 	req.items = items;
 	req.n_items = 1;
-	protobuf_c_message_free_unpacked(call(c_q, &noetl__queue__descriptor, "Enqueue", &req.base),
-	                                 NULL);
+	protobuf_c_message_free_unpacked(
+	        testrpc_ok(c_q, &noetl__queue__descriptor, "Enqueue", &req.base, NULL), NULL);
 }
 
 static void enqueue(const char *tenant, const char *queue, const char *event, const char *payload,
@@ -246,8 +237,8 @@ static Noetl__Execution *wait_exec(const char *tenant, const char *event_id, int
 		Noetl__ExecutionQuery qy = NOETL__EXECUTION_QUERY__INIT;
 		qy.tenant = (char *)tenant;
 		qy.event_id = (char *)event_id;
-		Noetl__ExecutionsReply *r = (Noetl__ExecutionsReply *)call(
-		        c_rec, &noetl__recorder__descriptor, "QueryExecutions", &qy.base);
+		Noetl__ExecutionsReply *r = (Noetl__ExecutionsReply *)testrpc_ok(
+		        c_rec, &noetl__recorder__descriptor, "QueryExecutions", &qy.base, NULL);
 		seen[0] = '\0';
 		for (size_t k = 0; k < r->n_executions; k++) {
 			const Noetl__Execution *x = r->executions[k];
@@ -274,8 +265,8 @@ static char *wait_child(const char *tenant, const char *event_id)
 		Noetl__TimelineRequest req = NOETL__TIMELINE_REQUEST__INIT;
 		req.tenant = (char *)tenant;
 		req.event_id = (char *)event_id;
-		Noetl__TimelineReply *r = (Noetl__TimelineReply *)call(
-		        c_rec, &noetl__recorder__descriptor, "Timeline", &req.base);
+		Noetl__TimelineReply *r = (Noetl__TimelineReply *)testrpc_ok(
+		        c_rec, &noetl__recorder__descriptor, "Timeline", &req.base, NULL);
 		char *child = r->n_children > 0 ? util_xstrdup(r->children[0]) : NULL;
 		noetl__timeline_reply__free_unpacked(r, NULL);
 		if (child != NULL)
@@ -376,7 +367,8 @@ static Noetl__DeadListReply *dead_list(const char *tenant)
 {
 	Noetl__DeadListRequest dl = NOETL__DEAD_LIST_REQUEST__INIT;
 	dl.tenant = (char *)tenant;
-	return (Noetl__DeadListReply *)call(c_q, &noetl__queue__descriptor, "DeadList", &dl.base);
+	return (Noetl__DeadListReply *)testrpc_ok(c_q, &noetl__queue__descriptor, "DeadList",
+	                                          &dl.base, NULL);
 }
 
 /* A module that fails in the platform: retried, then dead with the reason. */
@@ -491,8 +483,8 @@ Test(executor_service, a_batch_that_runs_longer_than_its_lease_keeps_it)
 
 	Noetl__StatsRequest sr = NOETL__STATS_REQUEST__INIT;
 	sr.tenant = "slow";
-	Noetl__StatsReply *st =
-	        (Noetl__StatsReply *)call(c_q, &noetl__queue__descriptor, "Stats", &sr.base);
+	Noetl__StatsReply *st = (Noetl__StatsReply *)testrpc_ok(c_q, &noetl__queue__descriptor,
+	                                                        "Stats", &sr.base, NULL);
 	cr_assert_eq(st->n_queues, 1);
 	uint64_t expired = st->queues[0]->expired;
 	noetl__stats_reply__free_unpacked(st, NULL);
@@ -562,8 +554,8 @@ static void enqueue_stamped(const char *tenant, const char *event, uint64_t rev,
 	Noetl__EnqueueRequest req = NOETL__ENQUEUE_REQUEST__INIT;
 	req.items = ptrs;
 	req.n_items = n;
-	protobuf_c_message_free_unpacked(call(c_q, &noetl__queue__descriptor, "Enqueue", &req.base),
-	                                 NULL);
+	protobuf_c_message_free_unpacked(
+	        testrpc_ok(c_q, &noetl__queue__descriptor, "Enqueue", &req.base, NULL), NULL);
 	free(items);
 	free(ptrs);
 	free(payloads);
@@ -706,8 +698,8 @@ Test(executor_service,
 	assert_no_dead_letters("win");
 	Noetl__StatsRequest sr = NOETL__STATS_REQUEST__INIT;
 	sr.tenant = "win";
-	Noetl__StatsReply *st =
-	        (Noetl__StatsReply *)call(c_q, &noetl__queue__descriptor, "Stats", &sr.base);
+	Noetl__StatsReply *st = (Noetl__StatsReply *)testrpc_ok(c_q, &noetl__queue__descriptor,
+	                                                        "Stats", &sr.base, NULL);
 	cr_assert_eq(st->n_queues, 1);
 	cr_assert_eq(st->queues[0]->acked, N);
 	cr_assert_eq(st->queues[0]->failed, 0);

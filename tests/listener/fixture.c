@@ -12,6 +12,7 @@
 #include "recorder.h"
 #include "repository.h"
 #include "repository.pb-c.h"
+#include "testrpc.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -66,18 +67,6 @@ static struct rpc_server *serve(ProtobufCService *svc, const char *url, const ch
 	return s;
 }
 
-static ProtobufCMessage *call(struct rpc_client *c, const ProtobufCServiceDescriptor *d,
-                              const char *method, const ProtobufCMessage *in)
-{
-	ProtobufCMessage *out = NULL;
-	char *err = NULL;
-	struct rpc_call_options o = {.timeout_ms = 10000};
-	int st = rpc_call(c, d, method, in, &o, &out, &err);
-	cr_assert_eq(st, 0, "%s: %s", method, err != NULL ? err : "");
-	free(err);
-	return out;
-}
-
 static void sync_control(struct fx *f, uint64_t rev)
 {
 	cr_assert(listener_wait_synced(f->listener, rev, 0, WAIT_MS),
@@ -93,8 +82,8 @@ static void put_file(struct fx *f, const char *tenant, const char *name, Noetl__
 	r.type = type;
 	r.content.data = (uint8_t *)data;
 	r.content.len = len;
-	Noetl__FileInfo *fi =
-	        (Noetl__FileInfo *)call(f->rc, &noetl__repository__descriptor, "PutFile", &r.base);
+	Noetl__FileInfo *fi = (Noetl__FileInfo *)testrpc_ok(f->rc, &noetl__repository__descriptor,
+	                                                    "PutFile", &r.base, NULL);
 	uint64_t rev = fi->revision;
 	protobuf_c_message_free_unpacked(&fi->base, NULL);
 	if (wait)
@@ -117,8 +106,8 @@ void fx_deploy(struct fx *f, const char *yaml, bool update)
 	r.package = p;
 	r.update = update;
 	r.source = (char *)yaml;
-	Noetl__DeployReply *rep =
-	        (Noetl__DeployReply *)call(f->cc, &noetl__control__descriptor, "Deploy", &r.base);
+	Noetl__DeployReply *rep = (Noetl__DeployReply *)testrpc_ok(
+	        f->cc, &noetl__control__descriptor, "Deploy", &r.base, NULL);
 	uint64_t rev = rep->revision;
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
 	jobdef_free(p);
@@ -128,11 +117,16 @@ void fx_deploy(struct fx *f, const char *yaml, bool update)
 static uint64_t control_head(struct fx *f)
 {
 	Noetl__Empty e = NOETL__EMPTY__INIT;
-	Noetl__Health *h =
-	        (Noetl__Health *)call(f->cc, &noetl__control__descriptor, "GetHealth", &e.base);
+	Noetl__Health *h = (Noetl__Health *)testrpc_ok(f->cc, &noetl__control__descriptor,
+	                                               "GetHealth", &e.base, NULL);
 	uint64_t rev = h->revision;
 	protobuf_c_message_free_unpacked(&h->base, NULL);
 	return rev;
+}
+
+void fx_sync_control(struct fx *f)
+{
+	sync_control(f, control_head(f));
 }
 
 void fx_delete_package(struct fx *f, const char *tenant, const char *id)
@@ -140,8 +134,8 @@ void fx_delete_package(struct fx *f, const char *tenant, const char *id)
 	Noetl__PackageRef r = NOETL__PACKAGE_REF__INIT;
 	r.tenant = (char *)tenant;
 	r.id = (char *)id;
-	Noetl__DeployReply *rep =
-	        (Noetl__DeployReply *)call(f->cc, &noetl__control__descriptor, "Delete", &r.base);
+	Noetl__DeployReply *rep = (Noetl__DeployReply *)testrpc_ok(
+	        f->cc, &noetl__control__descriptor, "Delete", &r.base, NULL);
 	uint64_t rev = rep->revision;
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
 	sync_control(f, rev);
@@ -154,7 +148,7 @@ void fx_set_secret(struct fx *f, const char *tenant, const char *event, const ch
 	r.event = (char *)event;
 	r.secret = (char *)secret;
 	ProtobufCMessage *out =
-	        call(f->cc, &noetl__control__descriptor, "SetWebhookSecret", &r.base);
+	        testrpc_ok(f->cc, &noetl__control__descriptor, "SetWebhookSecret", &r.base, NULL);
 	protobuf_c_message_free_unpacked(out, NULL);
 	sync_control(f, control_head(f));
 }
@@ -164,8 +158,8 @@ void fx_create_token(struct fx *f, const char *tenant, char *out, size_t cap)
 	Noetl__CreateTokenRequest r = NOETL__CREATE_TOKEN_REQUEST__INIT;
 	r.tenant = (char *)tenant;
 	r.description = "test";
-	Noetl__CreateTokenReply *rep = (Noetl__CreateTokenReply *)call(
-	        f->cc, &noetl__control__descriptor, "CreateToken", &r.base);
+	Noetl__CreateTokenReply *rep = (Noetl__CreateTokenReply *)testrpc_ok(
+	        f->cc, &noetl__control__descriptor, "CreateToken", &r.base, NULL);
 	snprintf(out, cap, "%s", rep->secret);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
 	sync_control(f, control_head(f));
@@ -175,7 +169,8 @@ static void add_tenant(struct fx *f, const char *id)
 {
 	Noetl__AddTenantRequest r = NOETL__ADD_TENANT_REQUEST__INIT;
 	r.id = (char *)id;
-	ProtobufCMessage *out = call(f->cc, &noetl__control__descriptor, "AddTenant", &r.base);
+	ProtobufCMessage *out =
+	        testrpc_ok(f->cc, &noetl__control__descriptor, "AddTenant", &r.base, NULL);
 	protobuf_c_message_free_unpacked(out, NULL);
 }
 
@@ -336,15 +331,16 @@ Noetl__LeaseReply *fx_lease(struct fx *f, const char *tenant, unsigned max)
 	r.max_items = max;
 	r.lease_ms = 60000;
 	r.consumer = "test";
-	return (Noetl__LeaseReply *)call(f->qc, &noetl__queue__descriptor, "Lease", &r.base);
+	return (Noetl__LeaseReply *)testrpc_ok(f->qc, &noetl__queue__descriptor, "Lease", &r.base,
+	                                       NULL);
 }
 
 uint64_t fx_depth(struct fx *f, const char *tenant)
 {
 	Noetl__StatsRequest r = NOETL__STATS_REQUEST__INIT;
 	r.tenant = (char *)tenant;
-	Noetl__StatsReply *rep =
-	        (Noetl__StatsReply *)call(f->qc, &noetl__queue__descriptor, "Stats", &r.base);
+	Noetl__StatsReply *rep = (Noetl__StatsReply *)testrpc_ok(f->qc, &noetl__queue__descriptor,
+	                                                         "Stats", &r.base, NULL);
 	uint64_t n = 0;
 	for (size_t i = 0; i < rep->n_queues; i++)
 		n += rep->queues[i]->ready + rep->queues[i]->leased + rep->queues[i]->delayed;

@@ -65,6 +65,9 @@ void fx_put_schema(struct fx *f, const char *tenant, const char *name, const cha
 /* Deploys (or updates) a package from YAML; waits until the listener has it. */
 void fx_deploy(struct fx *f, const char *yaml, bool update);
 
+/* Waits until the listener has applied everything Control holds now (a
+ * change the test made through its own client, f->cc). */
+void fx_sync_control(struct fx *f);
 /* Deletes a package; waits until the listener applied it. */
 void fx_delete_package(struct fx *f, const char *tenant, const char *id);
 

@@ -19,6 +19,7 @@
 #include "control.pb-c.h"
 #include "fixture.h"
 #include "recorder.pb-c.h"
+#include "testrpc.h"
 #include "util.h"
 
 static struct fx fx;
@@ -228,10 +229,8 @@ Test(ingest, a_revoked_token_is_refused_at_once)
 	/* revoke: find its id by listing */
 	Noetl__ListTokensRequest lr = NOETL__LIST_TOKENS_REQUEST__INIT;
 	lr.tenant = "acme";
-	ProtobufCMessage *out = NULL;
-	cr_assert_eq(rpc_call(fx.cc, &noetl__control__descriptor, "ListTokens", &lr.base, NULL,
-	                      &out, NULL),
-	             0);
+	ProtobufCMessage *out =
+	        testrpc_ok(fx.cc, &noetl__control__descriptor, "ListTokens", &lr.base, NULL);
 	Noetl__ListTokensReply *l = (Noetl__ListTokensReply *)out;
 	char hash[65];
 	util_sha256_hex(tok, strlen(tok), hash);
@@ -243,19 +242,11 @@ Test(ingest, a_revoked_token_is_refused_at_once)
 	Noetl__RevokeTokenRequest rr = NOETL__REVOKE_TOKEN_REQUEST__INIT;
 	rr.tenant = "acme";
 	rr.id = (char *)id;
-	ProtobufCMessage *e = NULL;
-	cr_assert_eq(rpc_call(fx.cc, &noetl__control__descriptor, "RevokeToken", &rr.base, NULL, &e,
-	                      NULL),
-	             0);
-	protobuf_c_message_free_unpacked(e, NULL);
+	protobuf_c_message_free_unpacked(
+	        testrpc_ok(fx.cc, &noetl__control__descriptor, "RevokeToken", &rr.base, NULL),
+	        NULL);
 	protobuf_c_message_free_unpacked(out, NULL);
-	Noetl__Empty em = NOETL__EMPTY__INIT;
-	cr_assert_eq(rpc_call(fx.cc, &noetl__control__descriptor, "GetHealth", &em.base, NULL, &out,
-	                      NULL),
-	             0);
-	uint64_t rev = ((Noetl__Health *)out)->revision;
-	protobuf_c_message_free_unpacked(out, NULL);
-	cr_assert(listener_wait_synced(fx.listener, rev, 0, 20000));
+	fx_sync_control(&fx);
 	expect_error("/events/acme/raw", tok, NULL, "{\"data\":[1]}", 401, NULL);
 }
 
@@ -403,19 +394,10 @@ Test(ingest, a_removed_tenant_answers_404_at_once)
 	fx_delete_package(&fx, "acme", "p1");
 	Noetl__RemoveTenantRequest rr = NOETL__REMOVE_TENANT_REQUEST__INIT;
 	rr.id = "acme";
-	ProtobufCMessage *out = NULL;
-	char *err = NULL;
-	cr_assert_eq(rpc_call(fx.cc, &noetl__control__descriptor, "RemoveTenant", &rr.base, NULL,
-	                      &out, &err),
-	             0, "%s", err);
-	protobuf_c_message_free_unpacked(out, NULL);
-	Noetl__Empty em = NOETL__EMPTY__INIT;
-	cr_assert_eq(rpc_call(fx.cc, &noetl__control__descriptor, "GetHealth", &em.base, NULL, &out,
-	                      NULL),
-	             0);
-	uint64_t rev = ((Noetl__Health *)out)->revision;
-	protobuf_c_message_free_unpacked(out, NULL);
-	cr_assert(listener_wait_synced(fx.listener, rev, 0, 20000));
+	protobuf_c_message_free_unpacked(
+	        testrpc_ok(fx.cc, &noetl__control__descriptor, "RemoveTenant", &rr.base, NULL),
+	        NULL);
+	fx_sync_control(&fx);
 	expect_error("/events/acme/greet", fx.token_a, NULL, "{\"data\":[{\"name\":\"Ada\"}]}", 404,
 	             "unknown tenant");
 	/* the other tenant is untouched */
@@ -530,11 +512,8 @@ Test(ingest, log_lines_of_external_workers_reach_the_recorder)
 	expect_error("/logs/acme", NULL, NULL, "[\"x\"]", 401, NULL);
 	Noetl__LogQuery q = NOETL__LOG_QUERY__INIT;
 	q.tenant = "acme";
-	ProtobufCMessage *out = NULL;
-	char *err = NULL;
-	cr_assert_eq(rpc_call(fx.recc, &noetl__recorder__descriptor, "QueryLogs", &q.base, NULL,
-	                      &out, &err),
-	             0, "%s", err);
+	ProtobufCMessage *out =
+	        testrpc_ok(fx.recc, &noetl__recorder__descriptor, "QueryLogs", &q.base, NULL);
 	Noetl__LogsReply *lr = (Noetl__LogsReply *)out;
 	cr_assert_eq(lr->n_lines, 2);
 	cr_assert_str_eq(lr->lines[0]->text, "plain line");
@@ -553,8 +532,8 @@ Test(ingest, an_accepted_event_gets_received_and_accepted_timeline_entries)
 		q.tenant = "acme";
 		q.event_id = (char *)id;
 		ProtobufCMessage *out = NULL;
-		if (rpc_call(fx.recc, &noetl__recorder__descriptor, "Timeline", &q.base, NULL, &out,
-		             NULL) == 0) {
+		if (testrpc_call(fx.recc, &noetl__recorder__descriptor, "Timeline", &q.base, NULL,
+		                 &out, NULL) == 0) {
 			Noetl__TimelineReply *t = (Noetl__TimelineReply *)out;
 			for (size_t k = 0; k < t->n_entries; k++) {
 				received |=

@@ -16,6 +16,7 @@
 #include "jobdef.h"
 #include "repository.pb-c.h"
 #include "rpc.h"
+#include "testrpc.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -69,18 +70,6 @@ static void stop(pid_t pid, const char *log)
 		cr_assert_null(strstr(text, "runtime error"), "%s: %s", log, text);
 	}
 	free(text);
-}
-
-static ProtobufCMessage *call(struct rpc_client *c, const ProtobufCServiceDescriptor *d,
-                              const char *method, const ProtobufCMessage *in)
-{
-	ProtobufCMessage *out = NULL;
-	char *err = NULL;
-	struct rpc_call_options o = {.timeout_ms = 10000};
-	int st = rpc_call(c, d, method, in, &o, &out, &err);
-	cr_assert_eq(st, 0, "%s: %s", method, err != NULL ? err : "");
-	free(err);
-	return out;
 }
 
 static int get_status(int port, const char *path, char **body)
@@ -150,7 +139,7 @@ Test(process, the_listener_process_takes_events_for_the_other_processes)
 	Noetl__AddTenantRequest at = NOETL__ADD_TENANT_REQUEST__INIT;
 	at.id = "acme";
 	protobuf_c_message_free_unpacked(
-	        call(cc, &noetl__control__descriptor, "AddTenant", &at.base), NULL);
+	        testrpc_ok(cc, &noetl__control__descriptor, "AddTenant", &at.base, NULL), NULL);
 	static const char wasm[] = {0, 'a', 's', 'm', 1, 0, 0, 0};
 	static const char schema[] = "{\"type\":\"object\",\"required\":[\"name\"]}";
 	Noetl__PutFileRequest pf = NOETL__PUT_FILE_REQUEST__INIT;
@@ -160,13 +149,13 @@ Test(process, the_listener_process_takes_events_for_the_other_processes)
 	pf.content.data = (uint8_t *)wasm;
 	pf.content.len = sizeof(wasm);
 	protobuf_c_message_free_unpacked(
-	        call(rc, &noetl__repository__descriptor, "PutFile", &pf.base), NULL);
+	        testrpc_ok(rc, &noetl__repository__descriptor, "PutFile", &pf.base, NULL), NULL);
 	pf.name = "person.json";
 	pf.type = NOETL__FILE_TYPE__FILE_JSON_SCHEMA;
 	pf.content.data = (uint8_t *)schema;
 	pf.content.len = sizeof(schema) - 1;
 	protobuf_c_message_free_unpacked(
-	        call(rc, &noetl__repository__descriptor, "PutFile", &pf.base), NULL);
+	        testrpc_ok(rc, &noetl__repository__descriptor, "PutFile", &pf.base, NULL), NULL);
 	static const char yaml[] =
 	        "id: p1\ntenant: acme\nqueues:\n  - id: inbox\njobs:\n"
 	        "  - event:\n      id: greet\n      schema:\n        id: s\n"
@@ -176,13 +165,13 @@ Test(process, the_listener_process_takes_events_for_the_other_processes)
 	cr_assert_eq(jobdef_parse(yaml, sizeof(yaml) - 1, "p1.yml", &pkg, NULL), 0);
 	Noetl__DeployRequest dr = NOETL__DEPLOY_REQUEST__INIT;
 	dr.package = pkg;
-	protobuf_c_message_free_unpacked(call(cc, &noetl__control__descriptor, "Deploy", &dr.base),
-	                                 NULL);
+	protobuf_c_message_free_unpacked(
+	        testrpc_ok(cc, &noetl__control__descriptor, "Deploy", &dr.base, NULL), NULL);
 	jobdef_free(pkg);
 	Noetl__CreateTokenRequest ct = NOETL__CREATE_TOKEN_REQUEST__INIT;
 	ct.tenant = "acme";
-	Noetl__CreateTokenReply *tr = (Noetl__CreateTokenReply *)call(
-	        cc, &noetl__control__descriptor, "CreateToken", &ct.base);
+	Noetl__CreateTokenReply *tr = (Noetl__CreateTokenReply *)testrpc_ok(
+	        cc, &noetl__control__descriptor, "CreateToken", &ct.base, NULL);
 	char token[128];
 	snprintf(token, sizeof(token), "%s", tr->secret);
 	protobuf_c_message_free_unpacked(&tr->base, NULL);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testrpc.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -59,19 +60,8 @@ void qfx_teardown(struct qfx *f)
 int qcall(struct rpc_client *c, const char *method, const ProtobufCMessage *in, const char *tenant,
           ProtobufCMessage **out, char **err)
 {
-	struct rpc_call_options o = {.timeout_ms = 20000, .tenant = tenant};
-	ProtobufCMessage *m = NULL;
-	char *e = NULL;
-	int st = rpc_call(c, &noetl__queue__descriptor, method, in, &o, &m, &e);
-	if (out != NULL)
-		*out = m;
-	else if (m != NULL)
-		protobuf_c_message_free_unpacked(m, NULL);
-	if (err != NULL)
-		*err = e;
-	else
-		free(e);
-	return st;
+	struct rpc_call_options o = {.tenant = tenant};
+	return testrpc_call(c, &noetl__queue__descriptor, method, in, &o, out, err);
 }
 
 int qenqueue(struct rpc_client *c, const struct qitem *items, size_t n, Noetl__EnqueueReply **out)

@@ -19,6 +19,7 @@
 #include "recutil.h"
 #include "rpc.h"
 #include "stream.h"
+#include "testrpc.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -124,8 +125,8 @@ static void *write_burst(void *arg)
 		for (;;) {
 			struct rpc_call_options o = {.timeout_ms = 5000};
 			ProtobufCMessage *out = NULL;
-			int st = rpc_call(w->client, &noetl__recorder__descriptor, "Record",
-			                  &req.base, &o, &out, NULL);
+			int st = testrpc_call(w->client, &noetl__recorder__descriptor, "Record",
+			                      &req.base, &o, &out, NULL);
 			if (st == 0) {
 				atomic_store(&w->last, ((Noetl__RecordReply *)out)->revision);
 				protobuf_c_message_free_unpacked(out, NULL);
@@ -153,11 +154,8 @@ static void read_all(struct rpc_client *c, struct seen *out)
 		req.since = since;
 		req.topic = "acme";
 		req.limit = 5000;
-		ProtobufCMessage *o = NULL;
-		struct rpc_call_options opt = {.timeout_ms = 20000};
-		cr_assert_eq(rpc_call(c, &noetl__recorder__descriptor, "Changes", &req.base, &opt,
-		                      &o, NULL),
-		             0);
+		ProtobufCMessage *o =
+		        testrpc_ok(c, &noetl__recorder__descriptor, "Changes", &req.base, NULL);
 		Noetl__ChangesReply *r = (Noetl__ChangesReply *)o;
 		for (size_t i = 0; i < r->n_changes; i++) {
 			on_change(out, r->changes[i]);

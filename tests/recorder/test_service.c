@@ -16,6 +16,7 @@
 #include "recutil.h"
 #include "rpc.h"
 #include "stream.h"
+#include "testrpc.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -66,19 +67,8 @@ TestSuite(service, .init = setup, .fini = teardown, .timeout = 120);
 static int call(const char *method, const ProtobufCMessage *in, const char *tenant,
                 ProtobufCMessage **out, char **msg)
 {
-	struct rpc_call_options o = {.tenant = tenant, .timeout_ms = 20000};
-	ProtobufCMessage *reply = NULL;
-	char *err = NULL;
-	int st = rpc_call(client, &noetl__recorder__descriptor, method, in, &o, &reply, &err);
-	if (out != NULL)
-		*out = reply;
-	else if (reply != NULL)
-		protobuf_c_message_free_unpacked(reply, NULL);
-	if (msg != NULL)
-		*msg = err;
-	else
-		free(err);
-	return st;
+	struct rpc_call_options o = {.tenant = tenant};
+	return testrpc_call(client, &noetl__recorder__descriptor, method, in, &o, out, msg);
 }
 
 /* Sends recs[0..n) in one Record call (and frees them); returns the status
@@ -658,8 +648,8 @@ static void *send_many(void *arg)
 		req.n_records = 10;
 		struct rpc_call_options o = {.timeout_ms = 30000};
 		ProtobufCMessage *out = NULL;
-		if (rpc_call(client, &noetl__recorder__descriptor, "Record", &req.base, &o, &out,
-		             NULL) == 0) {
+		if (testrpc_call(client, &noetl__recorder__descriptor, "Record", &req.base, &o,
+		                 &out, NULL) == 0) {
 			s->revs[c] = ((Noetl__RecordReply *)out)->revision;
 			protobuf_c_message_free_unpacked(out, NULL);
 		} else {

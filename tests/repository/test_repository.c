@@ -11,6 +11,7 @@
 #include "repository.h"
 #include "repository.pb-c.h"
 #include "rpc.h"
+#include "testrpc.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -53,18 +54,7 @@ TestSuite(repository, .init = start, .fini = stop);
 
 static int call(const char *method, const ProtobufCMessage *in, ProtobufCMessage **out, char **err)
 {
-	ProtobufCMessage *o = NULL;
-	char *e = NULL;
-	int st = rpc_invoke_local(repository_service(repo), method, in, NULL, &o, &e);
-	if (out != NULL)
-		*out = o;
-	else if (o != NULL)
-		protobuf_c_message_free_unpacked(o, NULL);
-	if (err != NULL)
-		*err = e;
-	else
-		free(e);
-	return st;
+	return testrpc_local(repository_service(repo), method, in, NULL, out, err);
 }
 
 static int put(const char *tenant, const char *name, Noetl__FileType type, const void *data,
@@ -479,17 +469,13 @@ Test(repository, serves_puts_and_gets_over_a_real_socket)
 	req.type = NOETL__FILE_TYPE__FILE_WASM;
 	req.content.data = (uint8_t *)wasm;
 	req.content.len = sizeof(wasm);
-	ProtobufCMessage *out = NULL;
-	cr_assert_eq(rpc_call(cli, &noetl__repository__descriptor, "PutFile", &req.base, NULL, &out,
-	                      NULL),
-	             0);
-	protobuf_c_message_free_unpacked(out, NULL);
+	protobuf_c_message_free_unpacked(
+	        testrpc_ok(cli, &noetl__repository__descriptor, "PutFile", &req.base, NULL), NULL);
 	Noetl__FileRef ref = NOETL__FILE_REF__INIT;
 	ref.tenant = "acme";
 	ref.name = "m.wasm";
-	cr_assert_eq(rpc_call(cli, &noetl__repository__descriptor, "GetFile", &ref.base, NULL, &out,
-	                      NULL),
-	             0);
+	ProtobufCMessage *out =
+	        testrpc_ok(cli, &noetl__repository__descriptor, "GetFile", &ref.base, NULL);
 	Noetl__GetFileReply *gr = (Noetl__GetFileReply *)out;
 	cr_expect_eq(gr->content.len, sizeof(wasm));
 	cr_expect_eq(memcmp(gr->content.data, wasm, sizeof(wasm)), 0);
