@@ -22,6 +22,17 @@
  * CLI_USAGE (2: the command line is wrong). run gets only the operands:
  * argv[0] is the first operand, not the command name.
  *
+ * Options and settings: a command's options (--lines, --follow) say what
+ * this one invocation does, so they are flags only; an environment variable
+ * NOETL_LINES would change every later command of the shell. A command's
+ * settings say where things are (the address of a change stream), like the
+ * global options, and are read the same way: flag > NOETL_* variable >
+ * noetlctl.yaml > default. main.c loads every command's settings with the
+ * global options at start-up (aliases aside, which only the command's own
+ * flags know: watch's --stream is control.stream, recorder's is
+ * recorder.stream). Commands that declare the same setting key share its
+ * dest.
+ *
  * Output: commands build their result as jansson JSON and hand it to
  * cli_output, which prints it as a table, JSON or YAML as -o asks; tables
  * show the columns the command names. Errors go to stderr through cli_fail,
@@ -85,6 +96,7 @@ struct cli_command {
 	int (*run)(struct cli *cli, int argc, char **argv);
 	const struct cli_command *subcommands; /* group: its table; run is NULL */
 	const struct config_option *options;   /* the command's flags, or NULL */
+	const struct config_option *settings;  /* its settings (see above), or NULL */
 	const char *help;                      /* more paragraphs for --help, or NULL */
 };
 

@@ -491,6 +491,7 @@ const struct cli_command cli_control_commands[] = {
          .summary = "print each definition change as it happens",
          .run = cli_watch_run,
          .options = cli_watch_options,
+         .settings = cli_watch_settings,
          .help = "Follows Control's change stream; never misses or repeats a change, even "
                  "across reconnects. Stop with Ctrl-C, or use --count."},
         {.name = "token",

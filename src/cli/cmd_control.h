@@ -18,6 +18,7 @@ extern const struct cli_command cli_secret_subcommands[];
 /* watch (cmd_watch.c) */
 int cli_watch_run(struct cli *cli, int argc, char **argv);
 extern const struct config_option cli_watch_options[];
+extern const struct config_option cli_watch_settings[];
 
 /*
  * Finishes an action: in table format prints msg (a sentence) and drops

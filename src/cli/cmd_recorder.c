@@ -23,6 +23,7 @@
 
 #include "cli.h"
 #include "defaults.h"
+#include "paging.h"
 #include "recorder.pb-c.h"
 #include "rpc.h"
 #include "stream.h"
@@ -39,11 +40,12 @@ static char *opt_level;
 static char *opt_since;
 static char *opt_stream;
 
-#define STREAM_OPTION                                                                              \
-	{                                                                                          \
-		"recorder.stream", CONFIG_URL, &opt_stream, NOETL_DEFAULT_RECORDER_STREAM_URL,     \
-		        "the recorder's stream address, for --follow", "stream", NULL              \
-	}
+/* A setting (cli.h): flag > NOETL_RECORDER_STREAM > file > default. */
+static const struct config_option recorder_settings[] = {
+        {"recorder.stream", CONFIG_URL, &opt_stream, NOETL_DEFAULT_RECORDER_STREAM_URL,
+         "the recorder's stream address, for --follow", "stream", NULL},
+        {NULL, 0, NULL, NULL, NULL, NULL, NULL},
+};
 
 static const struct config_option recorder_options[] = {
         {"lines", CONFIG_INT, &opt_lines, "20", "show the newest N executions", "n", NULL},
@@ -54,7 +56,6 @@ static const struct config_option recorder_options[] = {
         {"event", CONFIG_STRING, &opt_event, NULL, "only the attempts of this event id", "e", NULL},
         {"follow", CONFIG_BOOL, &opt_follow, "false", "keep printing new executions as they come",
          "f", NULL},
-        STREAM_OPTION,
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -70,7 +71,6 @@ static const struct config_option logs_options[] = {
          "n", NULL},
         {"follow", CONFIG_BOOL, &opt_follow, "false", "keep printing new lines as they come", "f",
          NULL},
-        STREAM_OPTION,
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -312,6 +312,37 @@ static int follow_from(struct cli *cli, struct follow *f, const char *tenant, ui
 	return CLI_OK;
 }
 
+/* --- paging ------------------------------------------------------------------ */
+
+/* The Recorder answers at most PAGING_MAX items a call: a listing walks
+ * the pages, each call naming the next_cursor of the reply before. */
+
+/* The limit of the next page when left items are still wanted (0: all). */
+static uint32_t page_limit(int left)
+{
+	return left > 0 && left < PAGING_MAX ? (uint32_t)left : PAGING_MAX;
+}
+
+/* Points page at a copy of next (the cursor lives in a reply that is freed
+ * before the next call); *keep owns the copy. Returns false when there is
+ * no next page. */
+static bool next_page(Noetl__Page *page, ProtobufCBinaryData next, uint8_t **keep)
+{
+	free(*keep);
+	*keep = NULL;
+	page->cursor.data = NULL;
+	page->cursor.len = 0;
+	if (next.len == 0)
+		return false;
+	*keep = malloc(next.len);
+	if (*keep == NULL)
+		return false;
+	memcpy(*keep, next.data, next.len);
+	page->cursor.data = *keep;
+	page->cursor.len = next.len;
+	return true;
+}
+
 /* --- recorder ------------------------------------------------------------------ */
 
 static int run_recorder(struct cli *cli, int argc, char **argv)
@@ -319,8 +350,8 @@ static int run_recorder(struct cli *cli, int argc, char **argv)
 	(void)argv;
 	if (argc > 0)
 		return cli_usage(cli, "recorder takes no arguments; the tenant is --tenant T");
-	if (opt_lines < 1 || opt_lines > 1000)
-		return cli_usage(cli, "--lines must be between 1 and 1000, got %d", opt_lines);
+	if (opt_lines < 1)
+		return cli_usage(cli, "--lines must be 1 or more, got %d", opt_lines);
 	if (opt_follow) {
 		sigset_t sigs;
 		stop_signals(&sigs);
@@ -328,24 +359,46 @@ static int run_recorder(struct cli *cli, int argc, char **argv)
 	const char *tenant = cli->tenant != NULL ? cli->tenant : "";
 	Noetl__ExecutionQuery q = NOETL__EXECUTION_QUERY__INIT;
 	Noetl__Page page = NOETL__PAGE__INIT;
-	page.limit = (uint32_t)opt_lines;
 	q.page = &page;
 	q.tenant = (char *)tenant;
 	q.event_id = opt_event != NULL ? opt_event : "";
 	q.only_failed = opt_failed;
 	q.only_dead = opt_dead;
 	q.all_tenants = tenant[0] == '\0' && q.event_id[0] == '\0';
-	ProtobufCMessage *out = NULL;
-	int rv = cli_call(cli, CLI_RECORDER, &noetl__recorder__descriptor, "QueryExecutions",
-	                  &q.base, NULL, &out);
-	if (rv != CLI_OK)
+
+	/* pages come newest first: collect them, then print oldest first (like
+	 * tail); following starts at the first page's revision, so a record
+	 * stored while paging is printed by the stream, not lost */
+	json_t *newest = json_array();
+	uint64_t since = 0;
+	uint8_t *cursor = NULL;
+	int left = opt_lines, rv;
+	for (bool first = true;; first = false) {
+		page.limit = page_limit(left);
+		ProtobufCMessage *out = NULL;
+		rv = cli_call(cli, CLI_RECORDER, &noetl__recorder__descriptor, "QueryExecutions",
+		              &q.base, NULL, &out);
+		if (rv != CLI_OK)
+			break;
+		Noetl__ExecutionsReply *r = (Noetl__ExecutionsReply *)out;
+		if (first)
+			since = r->revision;
+		for (size_t i = 0; i < r->n_executions && left > 0; i++, left--)
+			json_array_append_new(newest, exec_json(r->executions[i]));
+		bool more = left > 0 && next_page(&page, r->next_cursor, &cursor);
+		protobuf_c_message_free_unpacked(out, NULL);
+		if (!more)
+			break;
+	}
+	free(cursor);
+	if (rv != CLI_OK) {
+		json_decref(newest);
 		return rv;
-	Noetl__ExecutionsReply *r = (Noetl__ExecutionsReply *)out;
+	}
 	json_t *rows = json_array();
-	for (size_t i = r->n_executions; i-- > 0;) /* oldest first, like tail */
-		json_array_append_new(rows, exec_json(r->executions[i]));
-	uint64_t since = r->revision;
-	protobuf_c_message_free_unpacked(out, NULL);
+	for (size_t i = json_array_size(newest); i-- > 0;)
+		json_array_append(rows, json_array_get(newest, i));
+	json_decref(newest);
 	rv = print_rows(cli, rows, exec_cols, opt_follow);
 	json_decref(rows);
 	if (rv != CLI_OK || !opt_follow)
@@ -432,10 +485,10 @@ static int run_logs(struct cli *cli, int argc, char **argv)
 	size_t nnewest = 0;
 	ProtobufCMessage *pages[1024];
 	size_t npages = 0;
-	uint8_t cursor[64];
+	uint8_t *cursor = NULL;
 	int rv = CLI_OK;
 	for (;;) {
-		page.limit = opt_lines > 0 ? (uint32_t)(left < 1000 ? left : 1000) : 1000;
+		page.limit = page_limit(opt_lines > 0 ? left : 0);
 		ProtobufCMessage *out = NULL;
 		/* the request names the tenant; the caller acts for it too */
 		rv = cli_call(cli, CLI_RECORDER, &noetl__recorder__descriptor, "QueryLogs", &q.base,
@@ -468,15 +521,8 @@ static int run_logs(struct cli *cli, int argc, char **argv)
 		} else {
 			rv = print_logs(cli, r->lines, r->n_lines, false, opt_follow);
 		}
-		bool more = r->next_cursor.len > 0 && (opt_lines == 0 || left > 0);
-		/* the cursor lives in this reply: copy it before the reply goes */
-		if (more && r->next_cursor.len <= sizeof(cursor)) {
-			memcpy(cursor, r->next_cursor.data, r->next_cursor.len);
-			page.cursor.data = cursor;
-			page.cursor.len = r->next_cursor.len;
-		} else {
-			more = false;
-		}
+		bool more =
+		        (opt_lines == 0 || left > 0) && next_page(&page, r->next_cursor, &cursor);
 		if (opt_lines == 0)
 			protobuf_c_message_free_unpacked(out, NULL);
 		if (!more || rv != CLI_OK)
@@ -487,6 +533,7 @@ static int run_logs(struct cli *cli, int argc, char **argv)
 	else if (rv == CLI_OK && collected != NULL)
 		rv = cli_output(cli, collected, NULL);
 	free(newest);
+	free(cursor);
 	for (size_t i = 0; i < npages; i++)
 		protobuf_c_message_free_unpacked(pages[i], NULL);
 	json_decref(collected);
@@ -504,6 +551,7 @@ const struct cli_command cli_recorder_commands[] = {
          .summary = "show the newest executions, of every tenant or of --tenant",
          .run = run_recorder,
          .options = recorder_options,
+         .settings = recorder_settings,
          .help = "Prints the newest executions oldest first: when each started, its tenant,\n"
                  "event id and event, the attempt, the outcome (ok, error, failed, dead), the\n"
                  "module's code, how long it took and why it failed. --follow keeps printing\n"
@@ -513,6 +561,7 @@ const struct cli_command cli_recorder_commands[] = {
          .summary = "show a tenant's log lines (guests and external workers)",
          .run = run_logs,
          .options = logs_options,
+         .settings = recorder_settings,
          .help = "Prints the tenant's log lines oldest first, each as\n"
                  "  TIME LEVEL [EVENT ID] SOURCE: TEXT\n"
                  "where SOURCE is 'guest' for lines a module logged and the worker's name for\n"

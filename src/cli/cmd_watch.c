@@ -29,11 +29,13 @@ static char *stream_url;
 static char *since_text;
 static int count;
 
+const struct config_option cli_watch_settings[] = {
+        {"control.stream", CONFIG_URL, &stream_url, NOETL_DEFAULT_CONTROL_STREAM_URL,
+         "Control's change stream (pub/sub)", "stream", NULL},
+        {NULL, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
 const struct config_option cli_watch_options[] = {
-        {"control.stream", CONFIG_URL, &stream_url, NULL,
-         "Control's change stream (pub/sub); default: $NOETL_CONTROL_STREAM, else "
-         "tcp://127.0.0.1:7411",
-         "stream", NULL},
         {"since", CONFIG_STRING, &since_text, NULL,
          "first replay the changes after this revision (0: all); default: only new ones", NULL,
          NULL},
@@ -189,13 +191,8 @@ int cli_watch_run(struct cli *cli, int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	/* Command options come from flags only, so the environment is read
-	 * here: flag, then NOETL_CONTROL_STREAM, then the default. */
+	/* a setting: flag > NOETL_CONTROL_STREAM > file > default (main.c) */
 	const char *url = stream_url;
-	if (url == NULL || url[0] == '\0')
-		url = getenv("NOETL_CONTROL_STREAM");
-	if (url == NULL || url[0] == '\0')
-		url = NOETL_DEFAULT_CONTROL_STREAM_URL;
 
 	struct watch w = {.cli = cli};
 	pthread_mutex_init(&w.mu, NULL);

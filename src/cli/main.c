@@ -4,7 +4,10 @@
  * Global options come from flags, NOETL_* variables and
  * ~/.config/noetl/noetlctl.yaml (config.h); they may also follow the
  * command ("noetlctl status -o json"), where they are parsed together with
- * the command's own flags. Exit codes: 0 success, 1 failure, 2 usage.
+ * the command's own flags. Every command's settings (cli.h) join them at
+ * start-up, so that a setting is read from the same places in the same
+ * order: flag > NOETL_* variable > file > default. Exit codes: 0 success,
+ * 1 failure, 2 usage.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +43,11 @@ static const struct config_option global_options[] = {
         {NULL, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
-static const struct config_spec spec = {
+/* global_options, then every command's settings without their aliases
+ * (built by main; freed at exit). */
+static struct config_option *globals;
+
+static struct config_spec spec = {
         .program = "noetlctl",
         .usage = "[options] <command> [args]",
         .summary = "The command-line client of the noetl job platform.",
@@ -113,6 +120,11 @@ static void command_help(FILE *out, const char *path, const struct cli_command *
 		fprintf(out, "\noptions:\n");
 		config_usage_options(cmd->options, false, out);
 	}
+	if (cmd->settings != NULL && cmd->settings[0].key != NULL) {
+		fprintf(out, "\nsettings (a flag beats the environment, which beats %s):\n",
+		        NOETL_DEFAULT_CTL_CONFIG);
+		config_usage_options(cmd->settings, true, out);
+	}
 	fprintf(out, "\nGlobal options (see 'noetlctl --help') may be given too.\n");
 }
 
@@ -152,20 +164,83 @@ static int apply_globals(void)
 	return CLI_OK;
 }
 
-/* The command's options followed by the global ones, so that global flags
- * may follow the command. */
-static struct config_option *merge_options(const struct config_option *own)
+static size_t count_options(const struct config_option *t)
 {
-	size_t a = 0, b = 0;
-	while (own[a].key != NULL)
-		a++;
-	while (global_options[b].key != NULL)
-		b++;
-	struct config_option *all = calloc(a + b + 1, sizeof(*all));
+	size_t n = 0;
+	while (t != NULL && t[n].key != NULL)
+		n++;
+	return n;
+}
+
+static const struct config_option *find_option(const struct config_option *t, const char *key)
+{
+	for (; t != NULL && t->key != NULL; t++)
+		if (strcmp(t->key, key) == 0)
+			return t;
+	return NULL;
+}
+
+/* Appends the settings of the commands in t (and below) that all[0..*n)
+ * lacks, without aliases; with all NULL only counts (an upper bound). */
+static void add_settings(const struct cli_command *t, struct config_option *all, size_t *n)
+{
+	for (; t->name != NULL; t++) {
+		if (t->subcommands != NULL)
+			add_settings(t->subcommands, all, n);
+		for (const struct config_option *s = t->settings; s != NULL && s->key != NULL;
+		     s++) {
+			if (all == NULL) {
+				(*n)++;
+				continue;
+			}
+			all[*n].key = NULL; /* all[0..*n) is a table while searched */
+			const struct config_option *seen = find_option(all, s->key);
+			if (seen != NULL && seen->dest != s->dest) {
+				/* a programming error the first test run shows */
+				fprintf(stderr, "noetlctl: setting '%s' has two dests\n", s->key);
+				abort();
+			}
+			if (seen != NULL)
+				continue; /* declared by another command too */
+			all[*n] = *s;
+			all[*n].flag = NULL;
+			(*n)++;
+		}
+	}
+}
+
+/* global_options and every command's settings, for config_load. */
+static struct config_option *make_globals(void)
+{
+	size_t n = count_options(global_options), cap = n;
+	for (size_t i = 0; cli_modules[i] != NULL; i++)
+		add_settings(cli_modules[i], NULL, &cap);
+	struct config_option *all = calloc(cap + 1, sizeof(*all));
+	if (all == NULL)
+		return NULL;
+	memcpy(all, global_options, n * sizeof(*all));
+	for (size_t i = 0; cli_modules[i] != NULL; i++)
+		add_settings(cli_modules[i], all, &n);
+	all[n].key = NULL;
+	return all;
+}
+
+/* The command's options, its settings (with their aliases) and the global
+ * ones, so that global flags and settings may follow the command. */
+static struct config_option *merge_options(const struct config_option *own,
+                                           const struct config_option *settings)
+{
+	size_t a = count_options(own), b = count_options(settings), c = count_options(globals);
+	struct config_option *all = calloc(a + b + c + 1, sizeof(*all));
 	if (all == NULL)
 		return NULL;
 	memcpy(all, own, a * sizeof(*all));
-	memcpy(all + a, global_options, b * sizeof(*all));
+	if (b > 0)
+		memcpy(all + a, settings, b * sizeof(*all));
+	size_t n = a + b;
+	for (size_t i = 0; i < c; i++)
+		if (find_option(settings, globals[i].key) == NULL)
+			all[n++] = globals[i];
 	return all;
 }
 
@@ -190,7 +265,7 @@ static int dispatch(const struct cli_command *cmd, const char *path, int argc, c
 	}
 
 	const struct config_option *own = cmd->options != NULL ? cmd->options : no_options;
-	struct config_option *all = merge_options(own);
+	struct config_option *all = merge_options(own, cmd->settings);
 	if (all == NULL)
 		return cli_fail(&cli, "out of memory");
 	char *err = NULL;
@@ -260,6 +335,12 @@ int main(int argc, char **argv)
 	char *err = NULL;
 	int next = argc, rv;
 	bool help = false;
+	globals = make_globals();
+	if (globals == NULL) {
+		fprintf(stderr, "%s: out of memory\n", cli.prog);
+		return CLI_FAIL;
+	}
+	spec.options = globals;
 	if (config_load(&spec, argc, argv, &next, &help, &err) != 0) {
 		fprintf(stderr, "%s: %s\n", cli.prog, err != NULL ? err : "bad configuration");
 		free(err);
@@ -286,7 +367,8 @@ int main(int argc, char **argv)
 out:
 	for (int s = 0; s < CLI_SERVICES; s++)
 		rpc_client_destroy(cli.clients[s]);
-	config_free(global_options);
+	config_free(globals);
+	free(globals);
 	fflush(stdout);
 	return rv;
 }

@@ -441,6 +441,78 @@ Test(cli, flags_override_the_environment_which_overrides_the_config_file)
 	json_decref(rows);
 }
 
+/* --- settings of commands ------------------------------------------------------ */
+
+/* Runs "watch --since 0" (no call to Control first) with env and flags and
+ * asserts it failed naming addr: an address no transport knows makes
+ * following fail at once and say which address it used. */
+static void assert_watch_follows(const char *addr, const char *const *env, const char *before,
+                                 const char *after)
+{
+	const char *args[8];
+	int n = 0;
+	if (before != NULL) {
+		args[n++] = "--control.stream";
+		args[n++] = before;
+	}
+	args[n++] = "watch";
+	args[n++] = "--since";
+	args[n++] = "0";
+	if (after != NULL) {
+		args[n++] = "--stream";
+		args[n++] = after;
+	}
+	args[n] = NULL;
+	struct result r;
+	run(&r, args, env);
+	cr_assert_eq(r.rc, 1, "%s\n%s", r.out, r.err);
+	assert_has(r.err, addr);
+}
+
+Test(cli, a_commands_setting_comes_from_the_flag_then_the_environment_then_the_file)
+{
+	char path[128], cfg[160];
+	snprintf(path, sizeof(path), "%s/ctl.yaml", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("control:\n  stream: bogus://from-file\n", f);
+	fclose(f);
+	snprintf(cfg, sizeof(cfg), "NOETL_CONFIG=%s", path);
+	const char *file_only[] = {cfg, NULL};
+	const char *env_too[] = {cfg, "NOETL_CONTROL_STREAM=bogus://from-env", NULL};
+	assert_watch_follows("'bogus://from-file'", file_only, NULL, NULL);
+	assert_watch_follows("'bogus://from-env'", env_too, NULL, NULL);
+	assert_watch_follows("'bogus://from-flag'", env_too, NULL, "bogus://from-flag");
+	assert_watch_follows("'bogus://from-flag'", env_too, "bogus://from-flag", NULL);
+	/* after the command, the command's own spelling wins over the global one */
+	assert_watch_follows("'bogus://after'", env_too, "bogus://before", "bogus://after");
+}
+
+Test(cli, a_commands_options_are_flags_only_and_its_help_names_its_settings_variables)
+{
+	char bufs[5][160];
+	const char *env[8];
+	nothing_env(bufs, env);
+	/* per-run options do not read NOETL_*: these would be usage errors */
+	env[5] = "NOETL_WAIT=not-a-duration";
+	env[6] = "NOETL_LINES=many";
+	env[7] = NULL;
+	struct result r;
+	run(&r, (const char *[]){"status", "--wait", "300ms", NULL}, env);
+	cr_assert_eq(r.rc, 1, "%s\n%s", r.out, r.err);
+	assert_has(r.out, "unreachable");
+
+	run(&r, (const char *[]){"watch", "--help", NULL}, NULL);
+	cr_assert_eq(r.rc, 0, "%s", r.err);
+	assert_has(r.out, "--stream URL");
+	assert_has(r.out, "env NOETL_CONTROL_STREAM, --control.stream");
+	run(&r, (const char *[]){"logs", "--help", NULL}, NULL);
+	cr_assert_eq(r.rc, 0, "%s", r.err);
+	assert_has(r.out, "env NOETL_RECORDER_STREAM");
+	run(&r, (const char *[]){"--help", NULL}, NULL);
+	assert_has(r.out, "env NOETL_RECORDER_STREAM");
+}
+
 Test(cli, status_reaches_a_listener_over_https)
 {
 	char cmd[512], cert[128], key[128];

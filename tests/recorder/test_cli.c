@@ -16,6 +16,7 @@
 #include "recorder.pb-c.h"
 #include "recutil.h"
 #include "rpc.h"
+#include "testrpc.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -84,21 +85,18 @@ static void send(Noetl__Record **recs, size_t n)
 	Noetl__RecordRequest req = NOETL__RECORD_REQUEST__INIT;
 	req.records = recs;
 	req.n_records = n;
-	struct rpc_call_options o = {.timeout_ms = 20000};
-	ProtobufCMessage *out = NULL;
 	char *err = NULL;
 	int st;
 	/* a recorder just restarted may take a while to answer on a busy machine */
 	int64_t deadline = util_mono_ms() + 60000;
-	while ((st = rpc_call(client, &noetl__recorder__descriptor, "Record", &req.base, &o, &out,
-	                      &err)) == NOETL__STATUS__UNAVAILABLE &&
+	while ((st = testrpc_call(client, &noetl__recorder__descriptor, "Record", &req.base, NULL,
+	                          NULL, &err)) == NOETL__STATUS__UNAVAILABLE &&
 	       util_mono_ms() < deadline) {
 		free(err);
 		err = NULL;
 		util_sleep_ms(100);
 	}
 	cr_assert_eq(st, 0, "Record: %s", err ? err : "");
-	protobuf_c_message_free_unpacked(out, NULL);
 	recutil_free(recs, n);
 }
 
@@ -178,6 +176,74 @@ Test(cli, recorder_shows_the_newest_executions_oldest_first_and_json_for_machine
 	cr_assert_eq(json_array_size(j), 5, "ev00, ev07, ev14, ev21, ev28");
 	json_decref(j);
 	free(out);
+}
+
+Test(cli, recorder_pages_through_the_recorder_for_more_than_one_page_of_executions)
+{
+	/* the Recorder answers at most 1000 a call (paging.h); --lines used to
+	 * be capped there */
+	enum { N = 2500, BATCH = 500 }; /* N a multiple of BATCH */
+	int64_t now = util_now_ms() - 600000;
+	for (int b = 0; b < N; b += BATCH) {
+		Noetl__Record *recs[BATCH];
+		for (int i = 0; i < BATCH; i++) {
+			char ev[16];
+			snprintf(ev, sizeof(ev), "ev%04d", b + i);
+			recs[i] = recutil_exec("acme", ev, 1, now + (b + i) * 10,
+			                       NOETL__EXEC_STATUS__EXEC_OK);
+		}
+		send(recs, BATCH);
+	}
+	const int want[] = {2100, N};
+	const char *ask[] = {"2100", "5000"};
+	for (int k = 0; k < 2; k++) {
+		char *out = NULL;
+		int rc = ctl_run(&out, "recorder --tenant acme -n %s -o json", ask[k]);
+		cr_assert_eq(rc, 0, "%s", out);
+		json_t *j = parse(out);
+		cr_assert_eq(json_array_size(j), (size_t)want[k], "-n %s", ask[k]);
+		/* the newest, oldest first, each once: no gap or repeat where the
+		 * pages meet */
+		for (int i = 0; i < want[k]; i++) {
+			char ev[16];
+			snprintf(ev, sizeof(ev), "ev%04d", N - want[k] + i);
+			const char *got = json_string_value(
+			        json_object_get(json_array_get(j, (size_t)i), "event_id"));
+			cr_assert_str_eq(got, ev, "-n %s, row %d: %s", ask[k], i, got);
+		}
+		json_decref(j);
+		free(out);
+	}
+}
+
+/* Runs "args" (which follows) and asserts it failed naming addr: an address
+ * no transport knows makes following fail at once and say which it used. */
+static void assert_follows(const char *addr, const char *args)
+{
+	char *out = NULL;
+	int rc = ctl_run(&out, "%s", args);
+	cr_assert_eq(rc, 1, "%s: %s", args, out);
+	cr_assert(strstr(out, addr) != NULL, "%s: wanted %s in: %s", args, addr, out);
+	free(out);
+}
+
+Test(cli, the_stream_address_comes_from_the_flag_then_the_environment_then_the_file)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/ctl.yaml", dir);
+	const char *yaml = "recorder:\n  stream: bogus://from-file\n";
+	cr_assert(testutil_write_file(path, yaml, strlen(yaml)));
+	setenv("NOETL_CONFIG", path, 1);
+	assert_follows("bogus://from-file", "logs acme --follow");
+	assert_follows("bogus://from-file", "recorder --tenant acme --follow");
+
+	setenv("NOETL_RECORDER_STREAM", "bogus://from-env", 1);
+	assert_follows("bogus://from-env", "logs acme --follow");
+	assert_follows("bogus://from-env", "recorder --tenant acme --follow");
+	assert_follows("bogus://from-flag", "logs acme --follow --stream bogus://from-flag");
+	assert_follows("bogus://from-flag", "--recorder.stream bogus://from-flag logs acme -f");
+	unsetenv("NOETL_RECORDER_STREAM");
+	unsetenv("NOETL_CONFIG");
 }
 
 Test(cli, logs_filter_by_event_level_time_and_count)
