@@ -74,7 +74,8 @@ static char *data_dir, *http_url, *runner, *token;
 static char *control_rpc, *repository_rpc, *queue_rpc, *recorder_rpc;
 static char *control_stream, *repository_stream, *recorder_stream;
 static int pool, rpc_workers, workers, batch, runner_min;
-static int64_t timeout, runner_idle;
+static int64_t timeout, runner_idle, retain_age, retain_every;
+static size_t retain_bytes;
 static size_t memory, store_cache, store_write_buffer, cache_max;
 static bool dev_mode;
 static struct svcmain_common common;
@@ -124,6 +125,7 @@ static const struct config_option options[] = {
          "compile cache bound: least recently used modules go first (loaded ones stay); 0: no "
          "bound",
          NULL, NULL},
+        RECORDER_RETENTION_OPTIONS(&retain_age, &retain_bytes, &retain_every),
         {"listener.dev", CONFIG_BOOL, &dev_mode, "false",
          "accept webhooks without a token (development only; logged loudly)", "dev", NULL},
         {"noetl.token", CONFIG_STRING, &token, NULL, "platform credential between services", NULL,
@@ -303,7 +305,11 @@ static int start(struct platform *p)
 	}
 	repository_metrics(p->repository, p->metrics);
 	sub(dir, sizeof(dir), "recorder");
-	struct recorder_config rec = {.data_dir = dir, .stream_url = recorder_stream};
+	struct recorder_config rec = {.data_dir = dir,
+	                              .stream_url = recorder_stream,
+	                              .max_age_ms = retain_age,
+	                              .max_bytes = retain_bytes,
+	                              .retain_every_ms = retain_every};
 	if ((rc = recorder_create(&rec, &p->recorder)) != 0 ||
 	    (rc = serve("recorder", recorder_service(p->recorder), recorder_rpc,
 	                &p->srv_recorder)) != 0) {
@@ -393,6 +399,9 @@ int main(int argc, char **argv)
 	int status;
 	if (!svcmain_configure(&spec, &common, "noetl", argc, argv, &status))
 		return status;
+	const char *bad = recorder_check_retention(retain_every);
+	if (bad != NULL)
+		return svcmain_refuse(&spec, bad);
 	sigset_t set;
 	svcmain_block_signals(&set, true, true);
 	malloc_start();

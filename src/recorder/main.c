@@ -42,15 +42,7 @@ static const struct config_option options[] = {
          "where /healthz, /readyz and /metrics are served (HTTP); empty: nowhere", "http", NULL},
         {"recorder.workers", CONFIG_INT, &workers, "16", "RPC calls served at once", "workers",
          NULL},
-        {"recorder.retention.max-age", CONFIG_DURATION, &max_age, "7d",
-         "delete records older than this, for tenants without their own retention (0 = keep)",
-         "max-age", NULL},
-        {"recorder.retention.max-bytes", CONFIG_SIZE, &max_bytes, "1GiB",
-         "delete a tenant's oldest records beyond this size, for tenants without their own "
-         "retention (0 = no bound)",
-         "max-bytes", NULL},
-        {"recorder.retention.interval", CONFIG_DURATION, &retain_every, "1m",
-         "how often the background retention pass runs", "retention-interval", NULL},
+        RECORDER_RETENTION_OPTIONS(&max_age, &max_bytes, &retain_every),
         {"recorder.max-text", CONFIG_SIZE, &max_text, "16KiB",
          "log lines, reasons and details longer than this are cut (and flagged)", "max-text", NULL},
         {"recorder.max-result", CONFIG_SIZE, &max_result, "64KiB",
@@ -74,8 +66,9 @@ int main(int argc, char **argv)
 	int status;
 	if (!svcmain_configure(&spec, &common, "recorder", argc, argv, &status))
 		return status;
-	if (retain_every <= 0)
-		return svcmain_refuse(&spec, "recorder.retention.interval must be positive");
+	const char *bad = recorder_check_retention(retain_every);
+	if (bad != NULL)
+		return svcmain_refuse(&spec, bad);
 	sigset_t sigs;
 	svcmain_block_signals(&sigs, false, true);
 

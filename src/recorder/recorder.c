@@ -233,3 +233,8 @@ void recorder_destroy(struct recorder *r)
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
+
+const char *recorder_check_retention(int64_t every)
+{
+	return every > 0 ? NULL : "recorder.retention.interval must be positive";
+}

@@ -36,6 +36,28 @@ struct recorder_config {
 	size_t group_records;      /* records per synced write; 0 = 8192 */
 };
 
+/*
+ * The default retention options, for noetl-recorder and the all-in-one
+ * noetl alike (config.h's struct config_option): recorder.retention.max-age,
+ * .max-bytes and .interval, writing to the int64_t *age, size_t *bytes and
+ * int64_t *every. A program refuses an interval that is not positive
+ * (recorder_check_retention).
+ */
+/* clang-format off */
+#define RECORDER_RETENTION_OPTIONS(age, bytes, every)                                      \
+	{"recorder.retention.max-age", CONFIG_DURATION, (age), "7d",                       \
+	 "delete records older than this, for tenants without their own retention "        \
+	 "(0 = keep)", "max-age", NULL},                                                    \
+	{"recorder.retention.max-bytes", CONFIG_SIZE, (bytes), "1GiB",                     \
+	 "delete a tenant's oldest records beyond this size, for tenants without their "   \
+	 "own retention (0 = no bound)", "max-bytes", NULL},                                \
+	{"recorder.retention.interval", CONFIG_DURATION, (every), "1m",                    \
+	 "how often the background retention pass runs", "retention-interval", NULL}
+/* clang-format on */
+
+/* NULL if every is a usable recorder.retention.interval, else why not. */
+const char *recorder_check_retention(int64_t every);
+
 /* Opens the store and the stream publisher, starts the writer and the
  * retention thread. cfg is borrowed for the call. 0 or -errno (the cause is
  * logged). */
