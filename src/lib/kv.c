@@ -119,6 +119,17 @@ int kv_open(const char *path, const struct kv_options *opt, struct kv **out)
 	/* Keys are prefixed by kind and tenant: compaction of deleted ranges
 	 * should happen soon after they are dropped. */
 	rocksdb_options_set_level_compaction_dynamic_level_bytes(kv->opts, 1);
+	/* Each store's keys are several ordered runs (a record, its indexes,
+	 * the change log), so every flushed level-0 file overlaps the end of
+	 * each run in the level below, and compacting it rewrites the files it
+	 * overlaps there: of 64 MiB each by default, a hundred times what was
+	 * flushed from a small memtable. Compaction then lags, level-0 files
+	 * pile up and RocksDB slows writes down (the Recorder of the
+	 * all-in-one, bench/e2e). Files of four memtables keep that rewrite
+	 * in proportion. */
+	uint64_t target = (uint64_t)o.write_buffer_bytes * 4;
+	rocksdb_options_set_target_file_size_base(kv->opts,
+	                                          target < (64u << 20) ? target : 64u << 20);
 	rocksdb_writeoptions_set_sync(kv->wsync, 1);
 	rocksdb_writeoptions_set_sync(kv->wasync, 0);
 
@@ -339,7 +350,9 @@ void kv_batch_sort(struct kv_batch *b)
 		return;
 	struct ops o = {0};
 	rocksdb_writebatch_iterate(b->wb, &o, collect_put, collect_delete);
-	if (!o.failed) {
+	/* Iteration reports puts and deletes only: anything else in the batch
+	 * would be lost by the rebuild, so such a batch stays as it is. */
+	if (!o.failed && o.n == (size_t)rocksdb_writebatch_count(b->wb)) {
 		qsort(o.v, o.n, sizeof(*o.v), op_cmp);
 		rocksdb_writebatch_t *sorted = rocksdb_writebatch_create();
 		for (size_t i = 0; i < o.n; i++) {
