@@ -43,8 +43,8 @@ static void start(const char *const extra[], char *recorder, size_t cap)
 	snprintf(data, sizeof(data), "%s/data", dir);
 	snprintf(log, sizeof(log), "%s/noetl.log", dir);
 	snprintf(http, sizeof(http), "127.0.0.1:%d", testutil_free_port());
-	static const char *const names[] = {"control",         "repository",        "queue",
-	                                    "recorder",        "control-stream",    "repository-stream",
+	static const char *const names[] = {"control",        "repository",     "queue",
+	                                    "recorder",       "control-stream", "repository-stream",
 	                                    "recorder-stream"};
 	char flags[7][40], urls[7][64];
 	char *argv[40];
@@ -110,8 +110,7 @@ Test(allinone, keeps_a_week_and_a_gibibyte_by_default, .fini = cleanup, .timeout
 	free(out);
 }
 
-Test(allinone, refuses_a_retention_interval_that_is_not_positive, .fini = cleanup,
-     .timeout = 60)
+Test(allinone, refuses_a_retention_interval_that_is_not_positive, .fini = cleanup, .timeout = 60)
 {
 	char recorder[64];
 	start((const char *[]){"--recorder.retention.interval", "0", NULL}, recorder,
@@ -124,7 +123,6 @@ Test(allinone, refuses_a_retention_interval_that_is_not_positive, .fini = cleanu
 	snprintf(log, sizeof(log), "%s/noetl.log", dir);
 	char *text = testutil_read_file(log, NULL);
 	cr_assert_not_null(text);
-	cr_assert(strstr(text, "recorder.retention.interval must be positive") != NULL, "%s",
-	          text);
+	cr_assert(strstr(text, "recorder.retention.interval must be positive") != NULL, "%s", text);
 	free(text);
 }
