@@ -101,7 +101,7 @@ int testutil_wait(pid_t pid, int timeout_ms)
 int testutil_kill(pid_t pid, int sig)
 {
 	kill(pid, sig);
-	int status = testutil_wait(pid, 10000);
+	int status = testutil_wait(pid, 30000);
 	if (status == -1) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);

@@ -26,7 +26,8 @@ void testutil_source_path(const char *rel, char *out, size_t cap);
  * Returns the pid (aborts the test on failure). */
 pid_t testutil_spawn(char *const argv[], const char *log);
 
-/* Sends sig to pid and reaps it; returns the wait status. */
+/* Sends sig to pid and reaps it, with SIGKILL if it has not ended 30 s
+ * later; returns the wait status. */
 int testutil_kill(pid_t pid, int sig);
 
 /* Waits for pid up to timeout_ms; returns its wait status or -1 on timeout. */

@@ -22,11 +22,7 @@ static pid_t pid;
 static void cleanup(void)
 {
 	if (pid > 0) {
-		kill(pid, SIGTERM);
-		if (testutil_wait(pid, 30000) == -1) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
+		testutil_kill(pid, SIGTERM);
 		pid = 0;
 	}
 	if (dir[0] != '\0')

@@ -33,11 +33,7 @@ static pid_t run_pid;
 static void cleanup(void)
 {
 	if (run_pid > 0) {
-		kill(run_pid, SIGTERM);
-		if (testutil_wait(run_pid, 30000) == -1) {
-			kill(run_pid, SIGKILL);
-			waitpid(run_pid, NULL, 0);
-		}
+		testutil_kill(run_pid, SIGTERM);
 		run_pid = 0;
 	}
 	if (dir[0] != '\0')
