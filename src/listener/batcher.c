@@ -223,7 +223,7 @@ int listener_batcher_create(const struct listener_batcher_options *opt,
 		return -ENOMEM;
 	b->o = *opt;
 	if (b->o.senders <= 0)
-		b->o.senders = 4;
+		b->o.senders = 2;
 	if (b->o.max_batch == 0)
 		b->o.max_batch = 1000;
 	if (b->o.max_pending == 0)

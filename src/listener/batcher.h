@@ -56,7 +56,7 @@ struct listener_batch_job {
 struct listener_batcher_options {
 	struct rpc_client *queue; /* borrowed; must outlive the batcher */
 	const char *token;        /* credentials for the Queue; NULL = none */
-	int senders;              /* concurrent Enqueue calls; 0 = 4 */
+	int senders;              /* concurrent Enqueue calls; 0 = 2 */
 	size_t max_batch;         /* items per call (a bigger job goes alone); 0 = 1000 */
 	int linger_us;            /* wait this long for more jobs when a batch is small; 0 = none */
 	size_t max_pending;       /* items waiting for a sender; 0 = 100000 */

@@ -43,7 +43,7 @@ struct listener_config {
 	size_t max_body;            /* bytes per request body; 0 = 1 MiB */
 	size_t max_elements;        /* events per request (and log lines); 0 = 1000 */
 	int max_inflight;           /* requests being processed at once; 0 = 1024 */
-	int enqueue_senders;        /* concurrent Enqueue calls; 0 = 4 */
+	int enqueue_senders;        /* concurrent Enqueue calls; 0 = 2 */
 	size_t enqueue_batch;       /* items per Enqueue call; 0 = 1000 */
 	int enqueue_linger_us;      /* wait for fuller batches; 0 = no wait */
 	size_t enqueue_max_pending; /* items waiting for the Queue; 0 = 100000 */

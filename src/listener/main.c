@@ -54,7 +54,7 @@ static const struct config_option options[] = {
          "events (or log lines) in one request; more get 413", NULL, NULL},
         {"listener.max-inflight", CONFIG_INT, &max_inflight, "1024",
          "requests processed at once; beyond, 503 with Retry-After", NULL, NULL},
-        {"listener.enqueue.senders", CONFIG_INT, &enqueue_senders, "4",
+        {"listener.enqueue.senders", CONFIG_INT, &enqueue_senders, "2",
          "Enqueue calls in flight at once", NULL, NULL},
         {"listener.enqueue.batch", CONFIG_INT, &enqueue_batch, "1000",
          "events per Enqueue call at most", NULL, NULL},
