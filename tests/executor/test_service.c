@@ -129,7 +129,10 @@ static void teardown(void)
 	testutil_rmtree(dir);
 }
 
-TestSuite(executor_service, .init = setup, .fini = teardown, .timeout = 120);
+/* Each test compiles its modules into a cache of its own (wasm2c and cc);
+ * under ASan on a loaded 2-core machine one test once needed more than
+ * 120 s for that alone. */
+TestSuite(executor_service, .init = setup, .fini = teardown, .timeout = 300);
 
 /* Uploads a built module (path relative to the build root) as name. */
 static void put_module(const char *tenant, const char *name, const char *built)
