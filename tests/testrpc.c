@@ -58,3 +58,15 @@ int testrpc_local(ProtobufCService *svc, const char *method, const ProtobufCMess
 	int st = rpc_invoke_local(svc, method, in, md, &reply, &msg);
 	return deliver(st, reply, msg, out, err);
 }
+
+Noetl__PutFileRequest testrpc_put_file(const char *tenant, const char *name, Noetl__FileType type,
+                                       const void *data, size_t len)
+{
+	Noetl__PutFileRequest req = NOETL__PUT_FILE_REQUEST__INIT;
+	req.tenant = (char *)tenant;
+	req.name = (char *)name;
+	req.type = type;
+	req.content.data = (uint8_t *)data;
+	req.content.len = len;
+	return req;
+}

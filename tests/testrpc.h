@@ -13,6 +13,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "repository.pb-c.h"
 #include "rpc.h"
 
 #define TESTRPC_TIMEOUT_MS 20000
@@ -45,5 +46,13 @@ ProtobufCMessage *testrpc_ok(struct rpc_client *c, const ProtobufCServiceDescrip
  */
 int testrpc_local(ProtobufCService *svc, const char *method, const ProtobufCMessage *in,
                   const Noetl__Metadata *md, ProtobufCMessage **out, char **err);
+
+/*
+ * A PutFile request for tenant's file name of type with content data[0..len)
+ * (everything borrowed: the request lives no longer than they do). Every
+ * test that uploads a module or a schema builds one.
+ */
+Noetl__PutFileRequest testrpc_put_file(const char *tenant, const char *name, Noetl__FileType type,
+                                       const void *data, size_t len);
 
 #endif

@@ -117,12 +117,7 @@ int fx_repo(struct fx *f, const char *method, const ProtobufCMessage *in, Protob
 int fx_put(struct fx *f, const char *tenant, const char *name, Noetl__FileType type,
            const void *data, size_t len)
 {
-	Noetl__PutFileRequest req = NOETL__PUT_FILE_REQUEST__INIT;
-	req.tenant = (char *)tenant;
-	req.name = (char *)name;
-	req.type = type;
-	req.content.data = (uint8_t *)data;
-	req.content.len = len;
+	Noetl__PutFileRequest req = testrpc_put_file(tenant, name, type, data, len);
 	return fx_repo(f, "PutFile", &req.base, NULL, NULL);
 }
 

@@ -125,17 +125,11 @@ Test(watch, watchers_before_during_and_after_a_burst_see_every_revision_once_in_
 	char *schema = testutil_read_file(path, &slen);
 	cr_assert_not_null(schema);
 
-	Noetl__PutFileRequest put = NOETL__PUT_FILE_REQUEST__INIT;
-	put.tenant = "demogo";
-	put.name = "greet-schema-go.json";
-	put.type = NOETL__FILE_TYPE__FILE_JSON_SCHEMA;
-	put.content.data = (uint8_t *)schema;
-	put.content.len = slen;
+	Noetl__PutFileRequest put = testrpc_put_file(
+	        "demogo", "greet-schema-go.json", NOETL__FILE_TYPE__FILE_JSON_SCHEMA, schema, slen);
 	call(repo, &noetl__repository__descriptor, "PutFile", &put.base, NULL);
-	put.name = "greet-wasm-go.wasm";
-	put.type = NOETL__FILE_TYPE__FILE_WASM;
-	put.content.data = (uint8_t *)wasm;
-	put.content.len = sizeof(wasm);
+	put = testrpc_put_file("demogo", "greet-wasm-go.wasm", NOETL__FILE_TYPE__FILE_WASM, wasm,
+	                       sizeof(wasm));
 	call(repo, &noetl__repository__descriptor, "PutFile", &put.base, NULL);
 
 	Noetl__AddTenantRequest at = NOETL__ADD_TENANT_REQUEST__INIT;

@@ -142,12 +142,8 @@ static void put_module(const char *tenant, const char *name, const char *built)
 	size_t len;
 	char *bytes = testutil_read_file(path, &len);
 	cr_assert_not_null(bytes, "cannot read %s", path);
-	Noetl__PutFileRequest req = NOETL__PUT_FILE_REQUEST__INIT;
-	req.tenant = (char *)tenant;
-	req.name = (char *)name;
-	req.type = NOETL__FILE_TYPE__FILE_WASM;
-	req.content.data = (uint8_t *)bytes;
-	req.content.len = len;
+	Noetl__PutFileRequest req =
+	        testrpc_put_file(tenant, name, NOETL__FILE_TYPE__FILE_WASM, bytes, len);
 	protobuf_c_message_free_unpacked(
 	        testrpc_ok(c_repo, &noetl__repository__descriptor, "PutFile", &req.base, NULL),
 	        NULL);

@@ -76,12 +76,7 @@ static void sync_control(struct fx *f, uint64_t rev)
 static void put_file(struct fx *f, const char *tenant, const char *name, Noetl__FileType type,
                      const void *data, size_t len, bool wait)
 {
-	Noetl__PutFileRequest r = NOETL__PUT_FILE_REQUEST__INIT;
-	r.tenant = (char *)tenant;
-	r.name = (char *)name;
-	r.type = type;
-	r.content.data = (uint8_t *)data;
-	r.content.len = len;
+	Noetl__PutFileRequest r = testrpc_put_file(tenant, name, type, data, len);
 	Noetl__FileInfo *fi = (Noetl__FileInfo *)testrpc_ok(f->rc, &noetl__repository__descriptor,
 	                                                    "PutFile", &r.base, NULL);
 	uint64_t rev = fi->revision;

@@ -142,18 +142,12 @@ Test(process, the_listener_process_takes_events_for_the_other_processes)
 	        testrpc_ok(cc, &noetl__control__descriptor, "AddTenant", &at.base, NULL), NULL);
 	static const char wasm[] = {0, 'a', 's', 'm', 1, 0, 0, 0};
 	static const char schema[] = "{\"type\":\"object\",\"required\":[\"name\"]}";
-	Noetl__PutFileRequest pf = NOETL__PUT_FILE_REQUEST__INIT;
-	pf.tenant = "acme";
-	pf.name = "m.wasm";
-	pf.type = NOETL__FILE_TYPE__FILE_WASM;
-	pf.content.data = (uint8_t *)wasm;
-	pf.content.len = sizeof(wasm);
+	Noetl__PutFileRequest pf =
+	        testrpc_put_file("acme", "m.wasm", NOETL__FILE_TYPE__FILE_WASM, wasm, sizeof(wasm));
 	protobuf_c_message_free_unpacked(
 	        testrpc_ok(rc, &noetl__repository__descriptor, "PutFile", &pf.base, NULL), NULL);
-	pf.name = "person.json";
-	pf.type = NOETL__FILE_TYPE__FILE_JSON_SCHEMA;
-	pf.content.data = (uint8_t *)schema;
-	pf.content.len = sizeof(schema) - 1;
+	pf = testrpc_put_file("acme", "person.json", NOETL__FILE_TYPE__FILE_JSON_SCHEMA, schema,
+	                      sizeof(schema) - 1);
 	protobuf_c_message_free_unpacked(
 	        testrpc_ok(rc, &noetl__repository__descriptor, "PutFile", &pf.base, NULL), NULL);
 	static const char yaml[] =

@@ -60,12 +60,7 @@ static int call(const char *method, const ProtobufCMessage *in, ProtobufCMessage
 static int put(const char *tenant, const char *name, Noetl__FileType type, const void *data,
                size_t len, Noetl__FileInfo **info, char **err)
 {
-	Noetl__PutFileRequest req = NOETL__PUT_FILE_REQUEST__INIT;
-	req.tenant = (char *)tenant;
-	req.name = (char *)name;
-	req.type = type;
-	req.content.data = (uint8_t *)data;
-	req.content.len = len;
+	Noetl__PutFileRequest req = testrpc_put_file(tenant, name, type, data, len);
 	return call("PutFile", &req.base, (ProtobufCMessage **)info, err);
 }
 
@@ -463,12 +458,8 @@ Test(repository, serves_puts_and_gets_over_a_real_socket)
 	struct rpc_client *cli;
 	cr_assert_eq(rpc_client_create(url, NULL, &cli), 0);
 
-	Noetl__PutFileRequest req = NOETL__PUT_FILE_REQUEST__INIT;
-	req.tenant = "acme";
-	req.name = "m.wasm";
-	req.type = NOETL__FILE_TYPE__FILE_WASM;
-	req.content.data = (uint8_t *)wasm;
-	req.content.len = sizeof(wasm);
+	Noetl__PutFileRequest req =
+	        testrpc_put_file("acme", "m.wasm", NOETL__FILE_TYPE__FILE_WASM, wasm, sizeof(wasm));
 	protobuf_c_message_free_unpacked(
 	        testrpc_ok(cli, &noetl__repository__descriptor, "PutFile", &req.base, NULL), NULL);
 	Noetl__FileRef ref = NOETL__FILE_REF__INIT;
