@@ -102,7 +102,10 @@ int testutil_kill(pid_t pid, int sig)
 {
 	kill(pid, sig);
 	int status = testutil_wait(pid, 30000);
-	if (status == -1) {
+	/* SIGKILL only a child that is still there: a pid that is not (or no
+	 * longer) ours may by now belong to any process on the machine, such
+	 * as another test's. */
+	if (status == -1 && waitpid(pid, NULL, WNOHANG) == 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 	}

@@ -284,8 +284,12 @@ static json_t *ok_runs(void)
 	bool alive = waitpid(follower, NULL, WNOHANG) == 0;
 	cr_expect(alive, "noetlctl recorder --follow ended during the run:\n%.2000s",
 	          text != NULL ? text : "");
-	kill(follower, SIGTERM);
-	testutil_wait(follower, 10000);
+	/* Once reaped (by the waitpid above if it had ended), its pid is free
+	 * for any process on the machine: it is signalled only while alive, and
+	 * stop() must not signal it again. */
+	if (alive)
+		testutil_kill(follower, SIGTERM);
+	follower = 0;
 	json_t *counts = json_object();
 	for (char *line = text, *nl; line != NULL && *line; line = nl + 1) {
 		nl = strchr(line, '\n');
