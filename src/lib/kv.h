@@ -78,8 +78,8 @@ void kv_batch_append(struct kv_batch *dst, const struct kv_batch *src);
  * batch that builds several indexes at once (a record and its index
  * entries, for many records) otherwise jumps between key ranges on every
  * insert. The result of writing the batch does not change. A batch holding
- * a range delete, or one that cannot be copied for lack of memory, is left
- * as it is.
+ * a range delete (or anything but puts and deletes), or one that cannot be
+ * copied for lack of memory, is left as it is.
  */
 void kv_batch_sort(struct kv_batch *b);
 /* Removes every operation. */
