@@ -8,7 +8,7 @@ PACKAGES := gcc make pkg-config python3 meson ninja-build \
 	protobuf-c-compiler libprotobuf-c-dev libnng-dev librocksdb-dev \
 	libyaml-dev libjansson-dev libssl-dev libcriterion-dev \
 	wabt clang lld wasi-libc libclang-rt-14-dev-wasm32 \
-	json-schema-test-suite clang-format curl iproute2 procps openssl
+	json-schema-test-suite clang-format curl iproute2 procps openssl gdb
 
 PLAIN := build/plain
 ASAN  := build/asan

@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -214,4 +216,118 @@ bool testutil_write_file(const char *path, const void *data, size_t len)
 		return false;
 	bool ok = fwrite(data, 1, len, f) == len;
 	return fclose(f) == 0 && ok;
+}
+
+/* The function name of a gdb frame line ("#1  0x... in fn (...) at ..." or
+ * "#0  fn (...) at ..."), copied into out. */
+static void frame_name(const char *line, char *out, size_t cap)
+{
+	const char *p = line + 1 + strspn(line + 1, "0123456789");
+	p += strspn(p, " ");
+	if (strncmp(p, "0x", 2) == 0) {
+		const char *in = strstr(p, " in ");
+		p = in != NULL ? in + 4 : p;
+	}
+	size_t n = strcspn(p, " (\n");
+	snprintf(out, cap, "%.*s", (int)n, p);
+}
+
+void testutil_stacks(pid_t pid, const char *label)
+{
+	/* Yama's ptrace_scope=1 lets only an ancestor attach: allow gdb in */
+	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "gdb -p %d -batch -ex 'thread apply all bt 14' 2>/dev/null",
+	         (int)pid);
+	FILE *f = popen(cmd, "r");
+	if (f == NULL) {
+		fprintf(stderr, "watchdog: %s pid %d: no stacks (cannot run gdb)\n", label,
+		        (int)pid);
+		return;
+	}
+	char line[1024], out[900] = "";
+	int threads = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "Thread ", 7) == 0) {
+			if (out[0] != '\0')
+				fprintf(stderr, "%s\n", out);
+			const char *q = strchr(line, '"');
+			const char *e = q != NULL ? strchr(q + 1, '"') : NULL;
+			snprintf(out, sizeof(out), "watchdog: %s pid %d thread %d '%.*s':", label,
+			         (int)pid, atoi(line + 7), e != NULL ? (int)(e - q - 1) : 0,
+			         q != NULL ? q + 1 : "");
+			threads++;
+		} else if (line[0] == '#' && out[0] != '\0') {
+			char fn[128];
+			frame_name(line, fn, sizeof(fn));
+			size_t l = strlen(out);
+			snprintf(out + l, sizeof(out) - l, "%s %s", line[1] == '0' ? "" : " <", fn);
+		}
+	}
+	if (out[0] != '\0')
+		fprintf(stderr, "%s\n", out);
+	int rc = pclose(f);
+	if (threads == 0)
+		fprintf(stderr,
+		        "watchdog: %s pid %d: no stacks (gdb missing or cannot attach: %d)\n",
+		        label, (int)pid, rc);
+}
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool armed, stop;
+	int seconds;
+	char what[200];
+} dog = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void *watch(void *arg)
+{
+	(void)arg;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += dog.seconds;
+	pthread_mutex_lock(&dog.lock);
+	int rc = 0;
+	while (!dog.stop && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&dog.cond, &dog.lock, &until);
+	bool fire = !dog.stop;
+	pthread_mutex_unlock(&dog.lock);
+	if (!fire)
+		return NULL;
+	fprintf(stderr, "watchdog: %s still running after %d s; its stacks:\n", dog.what,
+	        dog.seconds);
+	testutil_stacks(getpid(), "test");
+	char cmd[64], *kids = NULL;
+	snprintf(cmd, sizeof(cmd), "pgrep -P %d", (int)getpid());
+	testutil_run(cmd, &kids);
+	char *save = NULL;
+	for (char *p = kids != NULL ? strtok_r(kids, "\n", &save) : NULL; p != NULL;
+	     p = strtok_r(NULL, "\n", &save))
+		if (atoi(p) > 0 && kill((pid_t)atoi(p), 0) == 0) /* not pgrep's own shell */
+			testutil_stacks((pid_t)atoi(p), "child");
+	free(kids);
+	return NULL;
+}
+
+void testutil_watchdog_start(const char *what, int seconds)
+{
+	snprintf(dog.what, sizeof(dog.what), "%s", what);
+	dog.seconds = seconds;
+	dog.stop = false;
+	if (pthread_create(&dog.thread, NULL, watch, NULL) == 0)
+		dog.armed = true;
+}
+
+void testutil_watchdog_stop(void)
+{
+	if (!dog.armed)
+		return;
+	pthread_mutex_lock(&dog.lock);
+	dog.stop = true;
+	pthread_cond_signal(&dog.cond);
+	pthread_mutex_unlock(&dog.lock);
+	pthread_join(dog.thread, NULL);
+	dog.armed = false;
 }

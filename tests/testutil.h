@@ -48,4 +48,20 @@ char *testutil_read_file(const char *path, size_t *len);
 /* Writes a whole file; false on failure. */
 bool testutil_write_file(const char *path, const void *data, size_t len);
 
+/* Prints the stack of every thread of pid to stderr, one line a thread
+ * ("watchdog: <label> pid P thread T 'name': innermost < caller < ..."),
+ * from gdb; says so in one line when gdb is missing or cannot attach. */
+void testutil_stacks(pid_t pid, const char *label);
+
+/* Arms a watchdog for the calling test: if testutil_watchdog_stop has not
+ * been called within seconds, it prints "watchdog: <what> still running
+ * after N s" and the stacks of this process and of its child processes
+ * (testutil_stacks), once, and lets the test run on into its timeout. A hang
+ * then reports where it hangs instead of a bare "timed out". One watchdog a
+ * process; not thread-safe against itself. */
+void testutil_watchdog_start(const char *what, int seconds);
+
+/* Disarms the watchdog (joins its thread); does nothing if none is armed. */
+void testutil_watchdog_stop(void);
+
 #endif

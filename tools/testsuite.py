@@ -10,7 +10,11 @@ one more failure, and so does every sanitizer report found in its output:
 Criterion passes a test whose child process leaks, so this is where a
 LeakSanitizer report becomes a failure.
 
-The last line printed is "N passed, N failed" for the whole run.
+After the table of every test program comes a digest of the failures (the
+failing TAP lines with the diagnostics that follow them, sanitizer summaries,
+the stacks a test's watchdog printed), kept short, so that whoever reads only
+the end of a CI log still sees what failed and where. The last line printed is
+"N passed, N failed" for the whole run.
 """
 import json
 import os
@@ -23,6 +27,9 @@ SANITIZER = re.compile(
     r"runtime error: |SUMMARY: UndefinedBehaviorSanitizer)")
 TAP_OK = re.compile(r"^ok\b")
 TAP_NOT_OK = re.compile(r"^not ok\b")
+
+
+digests = []
 
 
 def run_dir(build, extra):
@@ -59,7 +66,36 @@ def run_dir(build, extra):
             passed += ok
             failed += bad
             rows.append((build, rec["name"], ok, bad, result))
+            if bad:
+                digests.append((build, rec["name"], result, digest(out)))
     return passed, failed, rows
+
+
+DIGEST_LINES = 40  # per failing test program
+DIGEST_TOTAL = 120  # for the whole run
+
+
+def digest(out):
+    """The lines of a failing test's output worth reading first: each failing
+    TAP line with the diagnostics that follow it, sanitizer summaries, and the
+    stacks printed by a watchdog (tests/testutil.c)."""
+    keep = []
+    follow = 0
+    for line in out.splitlines():
+        if TAP_NOT_OK.match(line) or line.startswith("watchdog:"):
+            follow = 12 if TAP_NOT_OK.match(line) else DIGEST_LINES
+            keep.append(line)
+        elif SANITIZER.search(line) or line.startswith("SUMMARY:"):
+            keep.append(line)
+        elif follow > 0 and (line.startswith("#") or line.startswith("  ")
+                             or line.startswith("Thread") or line.startswith("watchdog")):
+            follow -= 1
+            keep.append(line)
+        else:
+            follow = 0 if not line.strip() else follow
+    if not keep:
+        keep = out.splitlines()[-8:]
+    return [l[:200] for l in keep[:DIGEST_LINES]]
 
 
 def main():
@@ -79,6 +115,15 @@ def main():
     for build, name, ok, bad, result in allrows:
         mark = "FAIL" if bad else "ok  "
         print(f"{mark} {os.path.basename(build):6} {name:40} {ok:4} passed {bad:3} failed  ({result})")
+    budget = DIGEST_TOTAL
+    for build, name, result, lines in digests:
+        if budget <= 0:
+            print("(more failures: see the log above)")
+            break
+        print(f"\n--- {os.path.basename(build)} {name} ({result}):")
+        for l in lines[:budget]:
+            print("  " + l)
+        budget -= len(lines)
     print(f"{total_p} passed, {total_f} failed")
     return 0 if total_f == 0 and total_p > 0 else 1
 

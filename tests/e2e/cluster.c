@@ -268,14 +268,7 @@ int cluster_stop(struct cluster *c, enum svc s, int sig)
 	if (status == -1) {
 		fprintf(stderr, "%s did not stop on signal %d within 20 s: killing it\n", names[s],
 		        sig);
-		/* Where it hangs, for the report (when gdb is installed). */
-		char cmd[256];
-		snprintf(cmd, sizeof(cmd),
-		         "gdb -p %d -batch -ex 'thread apply all bt' 2>/dev/null | grep -E "
-		         "'^(Thread|#)' | head -150 1>&2",
-		         (int)c->pid[s]);
-		if (system(cmd) != 0)
-			fprintf(stderr, "(no stacks: gdb is missing or failed)\n");
+		testutil_stacks(c->pid[s], names[s]); /* where it hangs, for the report */
 		kill(c->pid[s], SIGKILL);
 		waitpid(c->pid[s], &status, 0);
 	}

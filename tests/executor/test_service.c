@@ -76,6 +76,8 @@ static void start_executor(void)
 
 static void setup(void)
 {
+	/* well before the suite's timeout, so that a hang says where it is */
+	testutil_watchdog_start(criterion_current_test->name, 200);
 	testutil_tempdir(dir, sizeof(dir));
 	/* tcp, not ipc: nng 1.5.2's ipc listener can be wedged by a client that
 	 * goes away mid-handshake (nng#1518), which a loaded machine provokes */
@@ -127,6 +129,7 @@ static void teardown(void)
 	rpc_server_destroy(s_repo);
 	repository_destroy(repo);
 	testutil_rmtree(dir);
+	testutil_watchdog_stop();
 }
 
 /* Each test compiles its modules into a cache of its own (wasm2c and cc);
