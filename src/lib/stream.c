@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -192,7 +191,6 @@ void stream_pub_destroy(struct stream_pub *p)
 struct stream_sub {
 	nng_dialer dialer;         /* closed before the socket (see stream_sub_destroy) */
 	nng_socket sock;           /* sub0 */
-	int recv_fd;               /* readable while a message waits (NNG_OPT_RECVFD) */
 	nng_tls_config *tls;       /* for a tls+tcp pub_url */
 	struct rpc_client *client; /* borrowed */
 	const ProtobufCServiceDescriptor *svc; /* borrowed */
@@ -275,10 +273,6 @@ static int resync(struct stream_sub *s)
 	}
 }
 
-/* How long the subscriber waits for a message before it looks at its stop
- * flag and the heartbeat deadline again. */
-#define SUB_POLL_MS 100
-
 static void *sub_thread(void *arg)
 {
 	struct stream_sub *s = arg;
@@ -297,18 +291,9 @@ static void *sub_thread(void *arg)
 				continue;
 			}
 		}
-		/* Non-blocking receives and poll(2) on the socket's receive fd,
-		 * not receives that time out every SUB_POLL_MS: with those,
-		 * nng 1.5.2 once left a receive waiting forever, its
-		 * completion lost, and nng_close of the other subscriber of
-		 * the process hung with it (the executor's shutdown in a
-		 * test, about 1 run in 90 on a loaded machine). A receive that
-		 * cannot wait never enters nng's timeout machinery. */
 		nng_msg *msg;
-		int rv = nng_recvmsg(s->sock, &msg, NNG_FLAG_NONBLOCK);
-		if (rv == NNG_EAGAIN) {
-			struct pollfd pfd = {.fd = s->recv_fd, .events = POLLIN};
-			poll(&pfd, 1, SUB_POLL_MS);
+		int rv = nng_recvmsg(s->sock, &msg, 0);
+		if (rv == NNG_ETIMEDOUT) {
 			if (util_mono_ms() - last_msg > s->hb_timeout_ms)
 				need = true; /* publisher silent: gone, or we lost it */
 			continue;
@@ -377,8 +362,7 @@ int stream_sub_create(struct rpc_client *client, const ProtobufCServiceDescripto
 	if (rv != 0)
 		goto fail;
 	nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 1024);
-	if ((rv = nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &s->recv_fd)) != 0)
-		goto fail;
+	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 100);
 	nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 1000);
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 2 * RPC_DEFAULT_MAX_MSG);
