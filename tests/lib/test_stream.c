@@ -1,5 +1,6 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,47 @@ static void assert_exact(const struct seen *s, uint64_t from, uint64_t to)
 	for (size_t i = 0; i < s->n; i++)
 		cr_assert_eq(s->revs[i], from + 1 + i, "position %zu: revision %llu", i,
 		             (unsigned long long)s->revs[i]);
+}
+
+static atomic_bool flooding;
+
+static void *flood(void *arg)
+{
+	(void)arg;
+	struct kv_batch *b = kv_batch_create();
+	while (atomic_load(&flooding)) { /* publish() without its assert: not the test's thread */
+		changelog_add(cl, b, "a", "x", 1, util_now_ms());
+		if (kv_write(kv, b, false) == 0)
+			changelog_commit(cl);
+		else
+			changelog_abort(cl);
+		kv_batch_clear(b);
+	}
+	kv_batch_destroy(b);
+	return NULL;
+}
+
+/* nng 1.5.2 hung closing a subscriber while a message arrived (see
+ * stream_sub_destroy); under a flood, a few hundred closes found it. */
+Test(stream, subscribers_close_while_their_publisher_floods_them)
+{
+	struct seen *s = calloc(1, sizeof(*s));
+	atomic_store(&flooding, true);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, flood, NULL), 0);
+	for (int i = 0; i < 400; i++) {
+		s->n = 0;
+		struct stream_sub *sub = subscribe(NULL, changelog_head(cl), s);
+		/* connected and receiving: it applied a change published live */
+		uint64_t want = changelog_head(cl) + 1;
+		cr_assert(stream_sub_wait(sub, want, 20000), "round %d: stuck at %llu", i,
+		          (unsigned long long)stream_sub_revision(sub));
+		stream_sub_destroy(sub);
+		pthread_mutex_destroy(&s->mu);
+	}
+	atomic_store(&flooding, false);
+	pthread_join(t, NULL);
+	free(s);
 }
 
 Test(stream, a_subscriber_gets_every_change_once_and_in_order)
