@@ -96,6 +96,14 @@ int rpc_nng_errno(int e)
 	}
 }
 
+void rpc_nng_close(nng_socket sock)
+{
+	if (nng_socket_id(sock) <= 0)
+		return;
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, 1);
+	nng_close(sock);
+}
+
 int rpc_tls_config(const struct rpc_tls *tls, bool server, const char *url, nng_tls_config **out)
 {
 	nng_tls_config *cfg = NULL;
@@ -548,7 +556,7 @@ void rpc_server_destroy(struct rpc_server *s)
 			nng_aio_cancel(w->rx);
 		}
 	}
-	nng_close(s->sock);
+	rpc_nng_close(s->sock);
 	for (int i = 0; s->workers != NULL && i < s->opt.workers; i++) {
 		if (s->workers[i].rx != NULL)
 			nng_aio_free(s->workers[i].rx);
@@ -652,7 +660,7 @@ void rpc_client_destroy(struct rpc_client *c)
 		nng_aio_free(c->idle[i].aio);
 		nng_ctx_close(c->idle[i].ctx);
 	}
-	nng_close(c->sock);
+	rpc_nng_close(c->sock);
 	/* nng tears pipes down asynchronously and calls pipe_event for each
 	 * one: wait until they are all gone, so that no callback touches the
 	 * client after it is freed (and nng has released them by exit). */

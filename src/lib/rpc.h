@@ -169,6 +169,16 @@ bool rpc_status_retryable(int status);
 /* Converts an nng error (positive) to a negative errno-style code. */
 int rpc_nng_errno(int nng_err);
 
+/* Closes an nng socket; every module closes its sockets with this, never
+ * with nng_close. nng 1.5.2 hangs in nng_close when a message arrives on
+ * one of the socket's pipes at that moment: its reaper waits forever on
+ * the pipe, and every later close in the process with it (reproduced with
+ * sub and rep sockets over tcp and ipc; tests/lib/test_stream.c and
+ * test_rpc.c close under floods of messages). With the receive limit set
+ * to one byte first, such a message makes the transport drop the pipe
+ * itself, and the close has nothing to race. */
+void rpc_nng_close(nng_socket sock);
+
 /* Applies the tls material to a listener or dialer config: for modules that
  * open their own sockets (stream, http). 0 or -errno. */
 int rpc_tls_config(const struct rpc_tls *tls, bool server, const char *url, nng_tls_config **out);

@@ -134,7 +134,7 @@ int stream_pub_create(const char *url, int heartbeat_ms, const struct rpc_tls *t
 	if (err == 0 && pthread_create(&p->hb, NULL, heartbeat, p) != 0)
 		err = -EAGAIN;
 	if (err != 0) {
-		nng_close(p->sock);
+		rpc_nng_close(p->sock);
 		for (int i = 0; i < p->ntls; i++)
 			nng_tls_config_free(p->tls[i]);
 		free(p);
@@ -178,7 +178,7 @@ void stream_pub_destroy(struct stream_pub *p)
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(p->hb, NULL);
-	nng_close(p->sock);
+	rpc_nng_close(p->sock);
 	for (int i = 0; i < p->ntls; i++)
 		nng_tls_config_free(p->tls[i]);
 	pthread_cond_destroy(&p->cv);
@@ -189,10 +189,9 @@ void stream_pub_destroy(struct stream_pub *p)
 /* --- subscriber ----------------------------------------------------------- */
 
 struct stream_sub {
-	nng_dialer dialer;         /* closed before the socket (see stream_sub_destroy) */
-	nng_socket sock;           /* sub0 */
-	nng_tls_config *tls;       /* for a tls+tcp pub_url */
-	struct rpc_client *client; /* borrowed */
+	nng_socket sock;                       /* sub0 */
+	nng_tls_config *tls;                   /* for a tls+tcp pub_url */
+	struct rpc_client *client;             /* borrowed */
 	const ProtobufCServiceDescriptor *svc; /* borrowed */
 	stream_apply_fn fn;
 	void *arg;
@@ -383,7 +382,6 @@ int stream_sub_create(struct rpc_client *client, const ProtobufCServiceDescripto
 	}
 	if ((rv = nng_dialer_create(&d, s->sock, pub_url)) != 0)
 		goto fail;
-	s->dialer = d;
 	if (strncmp(pub_url, "tls+", 4) == 0) {
 		int err = rpc_tls_config(o.tls, false, pub_url, &s->tls);
 		if (err != 0) {
@@ -402,7 +400,7 @@ int stream_sub_create(struct rpc_client *client, const ProtobufCServiceDescripto
 	return 0;
 fail:
 	log_error("%s: cannot subscribe to '%s': %s", s->name, pub_url, nng_strerror(rv));
-	nng_close(s->sock);
+	rpc_nng_close(s->sock);
 	s->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 	stream_sub_destroy(s);
 	return rpc_nng_errno(rv);
@@ -448,20 +446,9 @@ void stream_sub_destroy(struct stream_sub *s)
 	atomic_store(&s->stop, true);
 	if (s->thread != 0)
 		pthread_join(s->thread, NULL);
-	/*
-	 * nng 1.5.2 hangs closing a sub socket (or its dialer) when a message
-	 * arrives at that moment: its reaper waits forever on the pipe, and so
-	 * does every later close in the process (tests/lib/test_stream.c
-	 * reproduces it in a few hundred closes under a flood of messages; a
-	 * publisher that closes its end is not affected). With the receive
-	 * limit at one byte first, a message that arrives makes the transport
-	 * drop the pipe itself, and the close has nothing to race.
-	 */
-	if (nng_socket_id(s->sock) > 0)
-		nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 1);
-	if (nng_dialer_id(s->dialer) > 0)
-		nng_dialer_close(s->dialer);
-	nng_close(s->sock);
+	/* closes the dialer too; closing it first races an arriving message
+	 * like the socket's own close (see rpc_nng_close) */
+	rpc_nng_close(s->sock);
 	if (s->tls != NULL)
 		nng_tls_config_free(s->tls);
 	pthread_cond_destroy(&s->cv);

@@ -3,6 +3,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,66 @@ Test(rpc, a_client_keeps_working_across_a_server_kill_and_restart)
 	cr_assert_eq(ok, 10, "calls after the restart must succeed");
 	rpc_client_destroy(c);
 	testutil_kill(pid, SIGKILL);
+}
+
+static atomic_bool calling;
+static atomic_long answered;
+
+/* Calls the server at url until told to stop, whether it is up or not. */
+static void *caller(void *arg)
+{
+	struct rpc_client *c = arg;
+	while (atomic_load(&calling)) {
+		Noetl__EchoReply *r = NULL;
+		if (echo_call(c, "flood", 0, 50, 0, &r, NULL) == 0) {
+			noetl__echo_reply__free_unpacked(r, NULL);
+			atomic_fetch_add(&answered, 1);
+		}
+	}
+	return NULL;
+}
+
+/* nng 1.5.2 hung closing a socket while a message arrived on it (see
+ * rpc_nng_close): servers go away and come back under a flood of calls. */
+Test(rpc, servers_close_while_clients_flood_them_with_calls, .timeout = 240)
+{
+	rpc_server_destroy(server);
+	server = NULL;
+	enum { CALLERS = 3 };
+	struct rpc_client *c[CALLERS];
+	pthread_t t[CALLERS];
+	atomic_store(&calling, true);
+	for (int i = 0; i < CALLERS; i++) {
+		cr_assert_eq(rpc_client_create(url, NULL, &c[i]), 0);
+		cr_assert_eq(pthread_create(&t[i], NULL, caller, c[i]), 0);
+	}
+	for (int round = 0; round < 400; round++) {
+		start_server(url, 0);
+		/* closed while the callers are connected and calling */
+		long from = atomic_load(&answered);
+		for (int i = 0; i < 5000 && atomic_load(&answered) < from + 1 + round % 20; i++)
+			util_sleep_ms(1);
+		rpc_server_destroy(server);
+	}
+	server = NULL;
+	atomic_store(&calling, false);
+	for (int i = 0; i < CALLERS; i++) {
+		pthread_join(t[i], NULL);
+		rpc_client_destroy(c[i]);
+	}
+	start_server(url, 0); /* for the teardown, and it still serves */
+	Noetl__EchoReply *r = NULL;
+	char *err = NULL;
+	int st = -1;
+	/* the setup's client redials with its longest backoff by now */
+	for (int i = 0; i < 100 && st != 0; i++) {
+		free(err);
+		err = NULL;
+		if ((st = echo_call(client, "after", 0, 1000, 0, &r, &err)) != 0)
+			util_sleep_ms(100);
+	}
+	cr_assert_eq(st, 0, "%s: %s", rpc_status_name(st), err != NULL ? err : "");
+	noetl__echo_reply__free_unpacked(r, NULL);
 }
 
 Test(rpc, tls_over_tcp_carries_calls_with_a_verified_certificate)
