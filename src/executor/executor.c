@@ -61,22 +61,23 @@ struct job {
 	bool ack;            /* settle by ack (else nack) */
 	Noetl__Item *follow; /* follow-up to enqueue with the ack (owned) */
 	const char *route;   /* "ok" or "error" for the follow-up */
-	int64_t start_ms, end_ms;
+	int64_t leased_ms, start_ms, end_ms, settled_ms;
 	Noetl__AckResult *outcome; /* borrowed from the settle reply */
 };
 
+/* Reports one timeline step of it, at time_ms (0: now). */
 static void timeline(struct executor *ex, const Noetl__Item *it, Noetl__TimelineKind kind,
-                     uint32_t attempt, const char *detail, const char *related, const char *event)
+                     int64_t time_ms, uint32_t attempt, const char *detail, const char *related)
 {
 	Noetl__TimelineEntry t = NOETL__TIMELINE_ENTRY__INIT;
 	t.tenant = it->tenant;
 	t.event_id = it->id;
 	t.kind = kind;
-	t.time_ms = util_now_ms();
+	t.time_ms = time_ms != 0 ? time_ms : util_now_ms();
 	t.attempt = attempt;
 	t.detail = (char *)(detail != NULL ? detail : "");
 	t.related_id = (char *)(related != NULL ? related : "");
-	t.event = (char *)(event != NULL ? event : it->event);
+	t.event = it->event;
 	Noetl__Record r = NOETL__RECORD__INIT;
 	r.kind_case = NOETL__RECORD__KIND_TIMELINE;
 	r.timeline = &t;
@@ -284,9 +285,25 @@ static int settle_call(struct executor *ex, const char *method, const ProtobufCM
 	return -EIO;
 }
 
+static bool settled(const struct job *j)
+{
+	return j->outcome != NULL && j->outcome->status == NOETL__STATUS__OK;
+}
+
+/* How the Queue settled the job (OUTCOME_UNSETTLED if it did not). */
+static Noetl__ExecOutcome exec_outcome(const struct job *j)
+{
+	if (!settled(j))
+		return NOETL__EXEC_OUTCOME__OUTCOME_UNSETTLED;
+	if (j->ack)
+		return NOETL__EXEC_OUTCOME__OUTCOME_DONE;
+	return strcmp(j->outcome->outcome, "dead") == 0 ? NOETL__EXEC_OUTCOME__OUTCOME_DEAD
+	                                                : NOETL__EXEC_OUTCOME__OUTCOME_RETRY;
+}
+
 static Noetl__ExecStatus exec_status(const struct job *j)
 {
-	if (j->outcome != NULL && strcmp(j->outcome->outcome, "dead") == 0)
+	if (settled(j) && strcmp(j->outcome->outcome, "dead") == 0)
 		return NOETL__EXEC_STATUS__EXEC_DEAD;
 	if (j->res != NULL && j->res->status == ENGINE_OK)
 		return NOETL__EXEC_STATUS__EXEC_OK;
@@ -299,12 +316,13 @@ static Noetl__ExecStatus exec_status(const struct job *j)
 static void record_release(struct executor *ex, struct job *j)
 {
 	const Noetl__Item *it = j->l->item;
-	if (j->outcome == NULL || j->outcome->status != NOETL__STATUS__OK)
+	if (!settled(j))
 		return; /* not settled: the lease will expire and it comes back */
 	char detail[1200];
 	snprintf(detail, sizeof(detail), "not run, attempt not counted: %s; ready again at %lld",
 	         j->wait, (long long)j->outcome->retry_at_ms);
-	timeline(ex, it, NOETL__TIMELINE_KIND__TL_RETRIED, it->attempt, detail, NULL, NULL);
+	timeline(ex, it, NOETL__TIMELINE_KIND__TL_RETRIED, j->settled_ms, it->attempt, detail,
+	         NULL);
 }
 
 static void record_job(struct executor *ex, struct job *j)
@@ -333,6 +351,16 @@ static void record_job(struct executor *ex, struct job *j)
 	e.reason = j->reason != NULL ? j->reason : "";
 	e.host = ex->host;
 	e.module_sha256 = j->def != NULL && j->def->module != NULL ? j->def->module->sha : "";
+	/* The leased and done / retried / dead steps ride on the execution
+	 * record (the Recorder shows them as timeline steps): one record an
+	 * attempt instead of three, which the drain of a deep queue is bound
+	 * by. The price: an event shows as leased only once its attempt has
+	 * ended. */
+	e.leased_ms = j->leased_ms;
+	e.outcome = exec_outcome(j);
+	e.settled_ms = settled(j) ? j->settled_ms : 0;
+	if (e.outcome == NOETL__EXEC_OUTCOME__OUTCOME_RETRY)
+		e.retry_at_ms = j->outcome->retry_at_ms;
 	Noetl__Record r = NOETL__RECORD__INIT;
 	r.kind_case = NOETL__RECORD__KIND_EXECUTION;
 	r.execution = &e;
@@ -354,32 +382,16 @@ static void record_job(struct executor *ex, struct job *j)
 		report_add(ex->report, &lr);
 	}
 
-	char detail[1200];
-	if (j->res != NULL && (j->res->status == ENGINE_OK || j->res->status == ENGINE_ERROR))
-		snprintf(detail, sizeof(detail), "code %llu", (unsigned long long)j->res->code);
-	else
-		snprintf(detail, sizeof(detail), "%s", j->reason != NULL ? j->reason : "");
-	/* No ATTEMPT step of its own: the Recorder makes one from the execution
-	 * record (status, code, duration, reason, host), which says more, and
-	 * one record less per attempt is a sixth less of what reaches it. */
-	if (j->outcome == NULL || j->outcome->status != NOETL__STATUS__OK)
-		return; /* not settled: the lease will expire and it runs again */
-	if (j->ack) {
-		if (j->follow != NULL) {
-			timeline(ex, it, NOETL__TIMELINE_KIND__TL_ROUTED, it->attempt, j->route,
-			         j->follow->id, NULL);
-			timeline(ex, j->follow, NOETL__TIMELINE_KIND__TL_CAUSED_BY, 0, j->route,
-			         it->id, NULL);
-			timeline(ex, j->follow, NOETL__TIMELINE_KIND__TL_ACCEPTED, 0,
-			         j->follow->queue, NULL, NULL);
-		}
-		timeline(ex, it, NOETL__TIMELINE_KIND__TL_DONE, it->attempt, detail, NULL, NULL);
-	} else if (strcmp(j->outcome->outcome, "dead") == 0) {
-		timeline(ex, it, NOETL__TIMELINE_KIND__TL_DEAD, it->attempt, j->reason, NULL, NULL);
-	} else {
-		char when[64];
-		snprintf(when, sizeof(when), "retry at %lld", (long long)j->outcome->retry_at_ms);
-		timeline(ex, it, NOETL__TIMELINE_KIND__TL_RETRIED, it->attempt, when, NULL, NULL);
+	/* No ATTEMPT step of its own either: the Recorder makes one from the
+	 * execution record (status, code, duration, reason, host). What stays
+	 * a step of its own is a routed follow-up, which links two events. */
+	if (settled(j) && j->ack && j->follow != NULL) {
+		int64_t t = j->settled_ms;
+		timeline(ex, it, NOETL__TIMELINE_KIND__TL_ROUTED, t, it->attempt, j->route,
+		         j->follow->id);
+		timeline(ex, j->follow, NOETL__TIMELINE_KIND__TL_CAUSED_BY, t, 0, j->route, it->id);
+		timeline(ex, j->follow, NOETL__TIMELINE_KIND__TL_ACCEPTED, t, 0, j->follow->queue,
+		         NULL);
 	}
 }
 
@@ -434,9 +446,11 @@ static void settle(struct executor *ex, struct job *jobs, size_t n)
 			for (size_t k = 0; k < nn && k < nr->n_results; k++)
 				jobs[nackj[k]].outcome = nr->results[k];
 	}
+	int64_t now = util_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = &jobs[i];
-		if (j->outcome != NULL && j->outcome->status == NOETL__STATUS__OK) {
+		j->settled_ms = now;
+		if (settled(j)) {
 			if (j->wait != NULL) {
 				atomic_fetch_add(&ex->released, 1);
 			} else if (j->ack) {
@@ -477,8 +491,7 @@ static void process(struct executor *ex, Noetl__LeaseReply *lr)
 		struct job *j = &jobs[i];
 		j->l = lr->items[i];
 		const Noetl__Item *it = j->l->item;
-		timeline(ex, it, NOETL__TIMELINE_KIND__TL_LEASED, it->attempt, ex->host, NULL,
-		         NULL);
+		j->leased_ms = util_now_ms();
 		char buf[1024];
 		char *why = NULL;
 		int rc = catalog_lookup(ex->defs, it->tenant, it->event, it->definition_revision,

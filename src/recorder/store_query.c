@@ -655,38 +655,87 @@ static const char *status_word(int status)
 	}
 }
 
-/* Makes an ATTEMPT entry for every execution whose attempt has none. */
-static int tl_attempts(struct tl_build *t)
+/* Whether the timeline has a kind entry for attempt. */
+static bool tl_has(const struct tl_build *t, Noetl__TimelineKind kind, uint32_t attempt)
+{
+	for (size_t j = 0; j < t->n; j++)
+		if (t->items[j].e->kind == kind && t->items[j].e->attempt == attempt)
+			return true;
+	return false;
+}
+
+/* Adds a step made from execution x, at time_ms and ordered by sort_rev
+ * among the entries of the same millisecond. */
+static int tl_synth(struct tl_build *t, const Noetl__Execution *x, Noetl__TimelineKind kind,
+                    int64_t time_ms, const char *detail, uint64_t sort_rev)
+{
+	Noetl__TimelineEntry *e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return -ENOMEM;
+	noetl__timeline_entry__init(e);
+	e->tenant = strdup(x->tenant);
+	e->event_id = strdup(x->event_id);
+	e->event = strdup(x->event);
+	e->detail = strdup(detail);
+	e->kind = kind;
+	e->attempt = x->attempt;
+	e->time_ms = time_ms;
+	if (e->tenant == NULL || e->event_id == NULL || e->event == NULL || e->detail == NULL ||
+	    tl_push(t, e, sort_rev) != 0) {
+		noetl__timeline_entry__free_unpacked(e, NULL);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * The steps an execution record stands for: the attempt, and, from an
+ * executor that says so in the record, when it was leased (leased_ms) and
+ * how it was settled (outcome: done, retried or dead). Older executors
+ * sent those steps, and before them the attempt step too, as records of
+ * their own, and left these fields unset: an attempt step is made only
+ * where there is none. On equal
+ * milliseconds, leased sorts before every other entry and the settling
+ * after every other entry (a routed step's own record included).
+ */
+static int tl_from_execution(struct tl_build *t, const Noetl__Execution *x, uint64_t rev)
+{
+	char detail[600];
+	int rc = 0;
+	if (x->leased_ms > 0)
+		rc = tl_synth(t, x, NOETL__TIMELINE_KIND__TL_LEASED, x->leased_ms, x->host, 0);
+	snprintf(detail, sizeof(detail), "%s, code %lld, %lld ms%s%s%s%s", status_word(x->status),
+	         (long long)x->code, (long long)(x->duration_us / 1000), x->reason[0] ? ": " : "",
+	         x->reason, x->host[0] ? " on " : "", x->host);
+	if (rc == 0 && !tl_has(t, NOETL__TIMELINE_KIND__TL_ATTEMPT, x->attempt))
+		rc = tl_synth(t, x, NOETL__TIMELINE_KIND__TL_ATTEMPT,
+		              x->end_ms > 0 ? x->end_ms : x->start_ms, detail, rev);
+	if (rc != 0 || x->outcome == NOETL__EXEC_OUTCOME__OUTCOME_UNSETTLED)
+		return rc;
+	Noetl__TimelineKind kind = NOETL__TIMELINE_KIND__TL_DONE;
+	if (x->outcome == NOETL__EXEC_OUTCOME__OUTCOME_RETRY) {
+		kind = NOETL__TIMELINE_KIND__TL_RETRIED;
+		snprintf(detail, sizeof(detail), "retry at %lld", (long long)x->retry_at_ms);
+	} else if (x->outcome == NOETL__EXEC_OUTCOME__OUTCOME_DEAD) {
+		kind = NOETL__TIMELINE_KIND__TL_DEAD;
+		snprintf(detail, sizeof(detail), "%s", x->reason);
+	} else if (x->status == NOETL__EXEC_STATUS__EXEC_OK ||
+	           x->status == NOETL__EXEC_STATUS__EXEC_ERROR) {
+		snprintf(detail, sizeof(detail), "code %lld", (long long)x->code);
+	} else {
+		snprintf(detail, sizeof(detail), "%s", x->reason);
+	}
+	return tl_synth(t, x, kind, x->settled_ms > 0 ? x->settled_ms : x->end_ms, detail,
+	                UINT64_MAX);
+}
+
+/* Adds the steps every execution of the event stands for. */
+static int tl_executions(struct tl_build *t)
 {
 	for (size_t i = 0; i < t->execs.n; i++) {
-		const Noetl__Execution *x = t->execs.v[i];
-		bool have = false;
-		for (size_t j = 0; j < t->n && !have; j++)
-			have = t->items[j].e->kind == NOETL__TIMELINE_KIND__TL_ATTEMPT &&
-			       t->items[j].e->attempt == x->attempt;
-		if (have)
-			continue;
-		Noetl__TimelineEntry *e = calloc(1, sizeof(*e));
-		if (e == NULL)
-			return -ENOMEM;
-		noetl__timeline_entry__init(e);
-		char detail[600];
-		snprintf(detail, sizeof(detail), "%s, code %lld, %lld ms%s%s%s%s",
-		         status_word(x->status), (long long)x->code,
-		         (long long)(x->duration_us / 1000), x->reason[0] ? ": " : "", x->reason,
-		         x->host[0] ? " on " : "", x->host);
-		e->tenant = strdup(x->tenant);
-		e->event_id = strdup(x->event_id);
-		e->event = strdup(x->event);
-		e->detail = strdup(detail);
-		e->kind = NOETL__TIMELINE_KIND__TL_ATTEMPT;
-		e->attempt = x->attempt;
-		e->time_ms = x->end_ms > 0 ? x->end_ms : x->start_ms;
-		if (e->tenant == NULL || e->event_id == NULL || e->event == NULL ||
-		    e->detail == NULL || tl_push(t, e, t->exec_revs[i]) != 0) {
-			noetl__timeline_entry__free_unpacked(e, NULL);
-			return -ENOMEM;
-		}
+		int rc = tl_from_execution(t, t->execs.v[i], t->exec_revs[i]);
+		if (rc != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -735,7 +784,7 @@ int recorder_store_timeline(struct recorder_store *s, const char *tenant, const 
 	if (rc == 0 && !any)
 		rc = -ENOENT;
 	if (rc == 0)
-		rc = tl_attempts(&t);
+		rc = tl_executions(&t);
 
 	Noetl__TimelineReply *r = NULL;
 	if (rc == 0 && ((r = malloc(sizeof(*r))) == NULL ||

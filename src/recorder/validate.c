@@ -174,6 +174,21 @@ static int check_execution(struct recorder_copy *c, size_t index, const struct r
 	if (e->duration_us < 0)
 		return fail(why, NOETL__STATUS__INVALID_ARGUMENT,
 		            "record %zu: 'duration_us' is negative", index);
+	if (e->outcome < NOETL__EXEC_OUTCOME__OUTCOME_UNSETTLED ||
+	    e->outcome > NOETL__EXEC_OUTCOME__OUTCOME_DEAD)
+		return fail(why, NOETL__STATUS__INVALID_ARGUMENT,
+		            "record %zu: 'outcome' %d is not an ExecOutcome", index,
+		            (int)e->outcome);
+	/* 0 is "not said" here, not "now" as check_time would make it */
+	if (e->leased_ms != 0 &&
+	    (st = check_time(&e->leased_ms, "leased_ms", index, now, why)) != 0)
+		return st;
+	if (e->settled_ms != 0 &&
+	    (st = check_time(&e->settled_ms, "settled_ms", index, now, why)) != 0)
+		return st;
+	if (e->retry_at_ms < 0)
+		return fail(why, NOETL__STATUS__INVALID_ARGUMENT,
+		            "record %zu: 'retry_at_ms' is negative; send Unix milliseconds", index);
 	if (strlen(e->host) > HOST_MAX || !printable(e->host))
 		return fail(why, NOETL__STATUS__INVALID_ARGUMENT,
 		            "record %zu: 'host' is longer than %d bytes or holds control "

@@ -81,8 +81,9 @@ Test(flows, a_three_step_chain_runs_and_is_walked_from_either_end, .init = setup
 
 	json_t *doc = flow_wait_step(&C, id1, "done", WAIT_MS);
 	cr_expect(flow_has_step(doc, "routed"), "step1 routed its follow-up");
-	/* the executor's steps came before its 'done' (the attempt is made from
-	 * the execution record); the listener's come on their own schedule */
+	/* the executor's steps came with its 'done' (leased, attempt and done
+	 * are made from one execution record); the listener's come on their
+	 * own schedule */
 	cr_expect(flow_has_step(doc, "leased"), "step1's timeline has no 'leased' step");
 	cr_expect(flow_has_step(doc, "attempt"), "step1's timeline has no 'attempt' step");
 	json_decref(flow_wait_step(&C, id1, "received", WAIT_MS));

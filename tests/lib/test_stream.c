@@ -135,13 +135,14 @@ static void *flood(void *arg)
 
 /* nng 1.5.2 hung closing a subscriber while a message arrived (see
  * stream_sub_destroy); under a flood, a few hundred closes found it. */
-Test(stream, subscribers_close_while_their_publisher_floods_them)
+Test(stream, subscribers_close_while_their_publisher_floods_them, .timeout = 240)
 {
+	testutil_watchdog_start("subscribers_close_while_their_publisher_floods_them", 60);
 	struct seen *s = calloc(1, sizeof(*s));
 	atomic_store(&flooding, true);
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, flood, NULL), 0);
-	for (int i = 0; i < 400; i++) {
+	for (int i = 0; i < 250; i++) {
 		s->n = 0;
 		struct stream_sub *sub = subscribe(NULL, changelog_head(cl), s);
 		/* connected and receiving: it applied a change published live */
@@ -154,6 +155,7 @@ Test(stream, subscribers_close_while_their_publisher_floods_them)
 	atomic_store(&flooding, false);
 	pthread_join(t, NULL);
 	free(s);
+	testutil_watchdog_stop();
 }
 
 Test(stream, a_subscriber_gets_every_change_once_and_in_order)

@@ -206,13 +206,27 @@ Test(service, garbage_records_are_refused_with_a_message_naming_the_record_and_f
 	        {recutil_exec("acme", "e", 0, now, NOETL__EXEC_STATUS__EXEC_OK), "attempt"},
 	        {recutil_exec("acme", "", 1, now, NOETL__EXEC_STATUS__EXEC_OK), "event_id"},
 	        {recutil_exec("acme", "e", 1, now, (Noetl__ExecStatus)42), "status"},
+	        {recutil_exec("acme", "e", 1, now, NOETL__EXEC_STATUS__EXEC_OK), "leased_ms"},
+	        {recutil_exec("acme", "e", 1, now, NOETL__EXEC_STATUS__EXEC_OK), "retry_at_ms"},
+	        {recutil_exec("acme", "e", 1, now, NOETL__EXEC_STATUS__EXEC_OK), "outcome"},
 	        {recutil_timeline("acme", "e", NOETL__TIMELINE_KIND__TL_ROUTED, now, NULL),
 	         "related_id"},
 	        {recutil_timeline("acme", "e", NOETL__TIMELINE_KIND__TL_ROUTED, now, "e"),
 	         "itself"},
 	        {recutil_timeline("acme", "e", (Noetl__TimelineKind)77, now, NULL), "kind"},
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	/* how an execution was settled: an outcome that is none, times before 1970 */
+	size_t nc = sizeof(cases) / sizeof(cases[0]);
+	for (size_t i = 0; i < nc; i++) {
+		Noetl__Execution *x = cases[i].r->execution;
+		if (strcmp(cases[i].says, "leased_ms") == 0)
+			x->leased_ms = -3;
+		else if (strcmp(cases[i].says, "retry_at_ms") == 0)
+			x->retry_at_ms = -1;
+		else if (strcmp(cases[i].says, "outcome") == 0)
+			x->outcome = (Noetl__ExecOutcome)7;
+	}
+	for (size_t i = 0; i < nc; i++) {
 		char *msg = NULL;
 		int st = send(&cases[i].r, 1, NULL, NULL, &msg);
 		cr_assert_eq(st, NOETL__STATUS__INVALID_ARGUMENT, "case %zu: %s", i,

@@ -324,6 +324,79 @@ Test(store, later_pages_skip_records_stored_after_the_first_page_was_read)
 	reply_free(r);
 }
 
+/* An execution record from an executor that reports how it settled the
+ * event (leased_ms, outcome, settled_ms). */
+static Noetl__Record *settled_exec(const char *event_id, uint32_t attempt, int64_t leased_ms,
+                                   Noetl__ExecStatus status, Noetl__ExecOutcome outcome,
+                                   int64_t retry_at_ms)
+{
+	Noetl__Record *r = recutil_exec("acme", event_id, attempt, leased_ms + 1, status);
+	r->execution->leased_ms = leased_ms;
+	r->execution->outcome = outcome;
+	r->execution->settled_ms = r->execution->end_ms;
+	r->execution->retry_at_ms = retry_at_ms;
+	return r;
+}
+
+Test(store, an_execution_record_stands_for_its_leased_attempt_and_settled_steps)
+{
+	Noetl__Record *recs[] = {
+	        recutil_timeline("acme", "p", NOETL__TIMELINE_KIND__TL_RECEIVED, T0, NULL),
+	        recutil_timeline("acme", "p", NOETL__TIMELINE_KIND__TL_ACCEPTED, T0 + 1, NULL),
+	        settled_exec("p", 1, T0 + 2, NOETL__EXEC_STATUS__EXEC_FAILED,
+	                     NOETL__EXEC_OUTCOME__OUTCOME_RETRY, T0 + 50),
+	        settled_exec("p", 2, T0 + 50, NOETL__EXEC_STATUS__EXEC_OK,
+	                     NOETL__EXEC_OUTCOME__OUTCOME_DONE, 0),
+	        /* recorded after the execution, in the millisecond it was settled */
+	        recutil_timeline("acme", "p", NOETL__TIMELINE_KIND__TL_ROUTED, T0 + 56, "c1"),
+	        settled_exec("d", 1, T0 + 2, NOETL__EXEC_STATUS__EXEC_DEAD,
+	                     NOETL__EXEC_OUTCOME__OUTCOME_DEAD, 0),
+	        /* not settled: the lease expires and the event runs again */
+	        settled_exec("u", 1, T0 + 2, NOETL__EXEC_STATUS__EXEC_FAILED,
+	                     NOETL__EXEC_OUTCOME__OUTCOME_UNSETTLED, 0),
+	};
+	size_t n = sizeof(recs) / sizeof(recs[0]);
+	put(recs, n);
+
+	Noetl__TimelineReply *r = NULL;
+	cr_assert_eq(recorder_store_timeline(st, "acme", "p", &r), 0);
+	Noetl__TimelineKind want[] = {
+	        NOETL__TIMELINE_KIND__TL_RECEIVED, NOETL__TIMELINE_KIND__TL_ACCEPTED,
+	        NOETL__TIMELINE_KIND__TL_LEASED,   NOETL__TIMELINE_KIND__TL_ATTEMPT,
+	        NOETL__TIMELINE_KIND__TL_RETRIED,  NOETL__TIMELINE_KIND__TL_LEASED,
+	        NOETL__TIMELINE_KIND__TL_ATTEMPT,  NOETL__TIMELINE_KIND__TL_ROUTED,
+	        NOETL__TIMELINE_KIND__TL_DONE,
+	};
+	uint32_t attempt[] = {0, 0, 1, 1, 1, 2, 2, 0, 2};
+	cr_assert_eq(r->n_entries, 9);
+	for (size_t i = 0; i < 9; i++) {
+		cr_assert_eq(r->entries[i]->kind, want[i], "entry %zu is %d", i,
+		             (int)r->entries[i]->kind);
+		if (want[i] != NOETL__TIMELINE_KIND__TL_ROUTED)
+			cr_assert_eq(r->entries[i]->attempt, attempt[i], "entry %zu", i);
+	}
+	cr_assert_eq(r->entries[2]->time_ms, T0 + 2);
+	cr_assert_str_eq(r->entries[2]->detail, "host-1", "leased names the executor's host");
+	char retry[64];
+	snprintf(retry, sizeof(retry), "retry at %lld", T0 + 50);
+	cr_assert_str_eq(r->entries[4]->detail, retry);
+	cr_assert_eq(r->entries[8]->time_ms, T0 + 56);
+	cr_assert_str_eq(r->entries[8]->detail, "code 0");
+	cr_assert_eq(r->n_children, 1);
+	reply_free(r);
+
+	cr_assert_eq(recorder_store_timeline(st, "acme", "d", &r), 0);
+	cr_assert_eq(r->n_entries, 3);
+	cr_assert_eq(r->entries[2]->kind, NOETL__TIMELINE_KIND__TL_DEAD);
+	cr_assert_str_eq(r->entries[2]->detail, "exit code 1", "the dead step says why");
+	reply_free(r);
+
+	cr_assert_eq(recorder_store_timeline(st, "acme", "u", &r), 0);
+	cr_assert_eq(r->n_entries, 2, "leased and the attempt, nothing settled");
+	cr_assert_eq(r->entries[1]->kind, NOETL__TIMELINE_KIND__TL_ATTEMPT);
+	reply_free(r);
+}
+
 Test(store, a_timeline_links_parent_and_child_whichever_side_recorded_the_link)
 {
 	Noetl__Record *recs[] = {
