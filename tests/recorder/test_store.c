@@ -324,6 +324,20 @@ Test(store, later_pages_skip_records_stored_after_the_first_page_was_read)
 	reply_free(r);
 }
 
+/* Stores recs, then reads event's timeline and checks its steps' kinds. */
+static Noetl__TimelineReply *put_then_timeline(Noetl__Record **recs, size_t n, const char *event,
+                                               const Noetl__TimelineKind *want, size_t nwant)
+{
+	put(recs, n);
+	Noetl__TimelineReply *r = NULL;
+	cr_assert_eq(recorder_store_timeline(st, "acme", event, &r), 0);
+	cr_assert_eq(r->n_entries, nwant, "%zu steps, not %zu", r->n_entries, nwant);
+	for (size_t i = 0; i < nwant; i++)
+		cr_assert_eq(r->entries[i]->kind, want[i], "entry %zu is %d", i,
+		             (int)r->entries[i]->kind);
+	return r;
+}
+
 /* An execution record from an executor that reports how it settled the
  * event (leased_ms, outcome, settled_ms). */
 static Noetl__Record *settled_exec(const char *event_id, uint32_t attempt, int64_t leased_ms,
@@ -355,11 +369,6 @@ Test(store, an_execution_record_stands_for_its_leased_attempt_and_settled_steps)
 	        settled_exec("u", 1, T0 + 2, NOETL__EXEC_STATUS__EXEC_FAILED,
 	                     NOETL__EXEC_OUTCOME__OUTCOME_UNSETTLED, 0),
 	};
-	size_t n = sizeof(recs) / sizeof(recs[0]);
-	put(recs, n);
-
-	Noetl__TimelineReply *r = NULL;
-	cr_assert_eq(recorder_store_timeline(st, "acme", "p", &r), 0);
 	Noetl__TimelineKind want[] = {
 	        NOETL__TIMELINE_KIND__TL_RECEIVED, NOETL__TIMELINE_KIND__TL_ACCEPTED,
 	        NOETL__TIMELINE_KIND__TL_LEASED,   NOETL__TIMELINE_KIND__TL_ATTEMPT,
@@ -367,14 +376,12 @@ Test(store, an_execution_record_stands_for_its_leased_attempt_and_settled_steps)
 	        NOETL__TIMELINE_KIND__TL_ATTEMPT,  NOETL__TIMELINE_KIND__TL_ROUTED,
 	        NOETL__TIMELINE_KIND__TL_DONE,
 	};
+	Noetl__TimelineReply *r = put_then_timeline(recs, sizeof(recs) / sizeof(recs[0]), "p", want,
+	                                            sizeof(want) / sizeof(want[0]));
 	uint32_t attempt[] = {0, 0, 1, 1, 1, 2, 2, 0, 2};
-	cr_assert_eq(r->n_entries, 9);
-	for (size_t i = 0; i < 9; i++) {
-		cr_assert_eq(r->entries[i]->kind, want[i], "entry %zu is %d", i,
-		             (int)r->entries[i]->kind);
+	for (size_t i = 0; i < 9; i++)
 		if (want[i] != NOETL__TIMELINE_KIND__TL_ROUTED)
 			cr_assert_eq(r->entries[i]->attempt, attempt[i], "entry %zu", i);
-	}
 	cr_assert_eq(r->entries[2]->time_ms, T0 + 2);
 	cr_assert_str_eq(r->entries[2]->detail, "host-1", "leased names the executor's host");
 	char retry[64];
@@ -411,19 +418,13 @@ Test(store, a_timeline_links_parent_and_child_whichever_side_recorded_the_link)
 	        recutil_timeline("acme", "c1", NOETL__TIMELINE_KIND__TL_ACCEPTED, T0 + 12, NULL),
 	        recutil_log("acme", "p", NOETL__LOG_LEVEL__LOG_INFO, T0 + 4, "logs are not steps"),
 	};
-	size_t n = sizeof(recs) / sizeof(recs[0]);
-	put(recs, n);
-
-	Noetl__TimelineReply *r = NULL;
-	cr_assert_eq(recorder_store_timeline(st, "acme", "p", &r), 0);
 	Noetl__TimelineKind want[] = {
 	        NOETL__TIMELINE_KIND__TL_RECEIVED, NOETL__TIMELINE_KIND__TL_ACCEPTED,
 	        NOETL__TIMELINE_KIND__TL_LEASED,   NOETL__TIMELINE_KIND__TL_ATTEMPT,
 	        NOETL__TIMELINE_KIND__TL_ROUTED,   NOETL__TIMELINE_KIND__TL_DONE,
 	};
-	cr_assert_eq(r->n_entries, 6);
-	for (size_t i = 0; i < 6; i++)
-		cr_assert_eq(r->entries[i]->kind, want[i], "entry %zu", i);
+	Noetl__TimelineReply *r = put_then_timeline(recs, sizeof(recs) / sizeof(recs[0]), "p", want,
+	                                            sizeof(want) / sizeof(want[0]));
 	cr_assert_eq(r->entries[3]->attempt, 1);
 	cr_assert(strstr(r->entries[3]->detail, "ok, code 0") != NULL, "%s", r->entries[3]->detail);
 	cr_assert_eq(r->n_parents, 0);
