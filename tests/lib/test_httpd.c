@@ -492,7 +492,8 @@ Test(httpd, bad_urls_routes_and_late_routes_are_refused)
 }
 
 /* A client GET over nng's HTTP client (TLS when tls is not NULL). */
-static int nng_get(const char *url, nng_tls_config *tls, uint16_t *code, char *body, size_t cap)
+static int nng_get(const char *url, nng_tls_config *tls, int timeout_ms, uint16_t *code, char *body,
+                   size_t cap)
 {
 	nng_url *u;
 	nng_http_client *c;
@@ -506,7 +507,7 @@ static int nng_get(const char *url, nng_tls_config *tls, uint16_t *code, char *b
 	cr_assert_eq(nng_http_req_alloc(&req, u), 0);
 	cr_assert_eq(nng_http_res_alloc(&res), 0);
 	cr_assert_eq(nng_aio_alloc(&aio, NULL, NULL), 0);
-	nng_aio_set_timeout(aio, 20000);
+	nng_aio_set_timeout(aio, timeout_ms);
 	nng_http_client_transact(c, req, res, aio);
 	nng_aio_wait(aio);
 	int rv = nng_aio_result(aio);
@@ -561,13 +562,21 @@ Test(httpd, https_serves_with_the_given_certificate)
 	char url[64], body[64];
 	uint16_t code = 0;
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/healthz", httpd_port(h));
-	cr_assert_eq(nng_get(url, ccfg, &code, body, sizeof(body)), 0);
+	/* nng 1.5.2's TLS client now and then never completes a transaction
+	 * on a loaded machine (1-2% of runs next to a test that floods RPC
+	 * servers: no connection left, no thread at work, the aio just runs
+	 * into its timeout). A client tries again, and so does this test; the
+	 * server must answer one of three tries. */
+	int rv = -1;
+	for (int i = 0; i < 3 && rv != 0; i++)
+		rv = nng_get(url, ccfg, 6000, &code, body, sizeof(body));
+	cr_assert_eq(rv, 0, "%s", nng_strerror(rv));
 	cr_assert_eq(code, 200);
 	cr_assert_str_eq(body, "ok\n");
 
 	/* plain HTTP on the TLS port gets no answer */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", httpd_port(h));
-	cr_assert_neq(nng_get(url, NULL, &code, body, sizeof(body)), 0);
+	cr_assert_neq(nng_get(url, NULL, 20000, &code, body, sizeof(body)), 0);
 
 	httpd_destroy(h);
 	nng_tls_config_free(ccfg);
