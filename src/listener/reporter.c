@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "log.h"
@@ -25,9 +27,11 @@ struct listener_reporter {
 	char *token;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct tentry *ring; /* capacity entries */
-	size_t head;         /* oldest */
-	size_t count;        /* buffered */
+	struct tentry *ring; /* capacity entries, mapped (ring_bytes) */
+	size_t ring_bytes;
+	size_t head;  /* oldest */
+	size_t count; /* buffered */
+	size_t used;  /* entries [0, used) were written since the pages were last given back */
 	bool stop;
 	pthread_t thread;
 	struct listener_reporter_stats st; /* under mu */
@@ -48,7 +52,10 @@ bool listener_reporter_add(struct listener_reporter *r, const char *tenant, cons
 		pthread_mutex_unlock(&r->mu);
 		return false;
 	}
-	struct tentry *e = &r->ring[(r->head + r->count) % r->o.capacity];
+	size_t at = (r->head + r->count) % r->o.capacity;
+	struct tentry *e = &r->ring[at];
+	if (at + 1 > r->used)
+		r->used = at + 1;
 	copy(e->tenant, sizeof(e->tenant), tenant);
 	copy(e->event_id, sizeof(e->event_id), event_id);
 	copy(e->event, sizeof(e->event), event);
@@ -115,6 +122,31 @@ static bool send_batch(struct listener_reporter *r, struct tentry *v, size_t n)
 	return st == NOETL__STATUS__OK;
 }
 
+/* What an empty ring keeps resident of its start. */
+#define RING_KEEP_BYTES (64u << 10)
+
+/*
+ * Gives the pages of an empty ring back to the system, all but its first
+ * RING_KEEP_BYTES. A burst that the Recorder could not take at once (an
+ * ingest faster than it, or a Recorder away) makes deep parts of the ring
+ * resident, 5 MiB at the default capacity, and they would stay resident
+ * for the life of the process. Called with mu held and count 0, so that no
+ * entry is written into the pages while they go.
+ */
+static void release_pages(struct listener_reporter *r)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t keep = (RING_KEEP_BYTES + page - 1) / page * page;
+	size_t end = (r->used * sizeof(*r->ring) + page - 1) / page * page;
+	if (end > r->ring_bytes)
+		end = r->ring_bytes;
+	if (end <= keep)
+		return;
+	if (madvise((char *)r->ring + keep, end - keep, MADV_DONTNEED) == 0)
+		r->st.released++;
+	r->used = 0;
+}
+
 static void *run(void *arg)
 {
 	struct listener_reporter *r = arg;
@@ -140,12 +172,13 @@ static void *run(void *arg)
 			batch[i] = r->ring[(r->head + i) % r->o.capacity];
 		r->head = (r->head + n) % r->o.capacity;
 		r->count -= n;
-		/* An empty ring starts over at its first entry: the ring is one
-		 * allocation of capacity entries (5 MiB by default), and going round
-		 * it would make every page of it resident for good, however few
-		 * entries wait at a time. */
-		if (r->count == 0)
+		/* An empty ring starts over at its first entry, and gives back
+		 * the pages a deeper burst made resident: the ring is one
+		 * allocation of capacity entries (5 MiB by default). */
+		if (r->count == 0) {
 			r->head = 0;
+			release_pages(r);
+		}
 		pthread_mutex_unlock(&r->mu);
 		bool ok = n == 0 || send_batch(r, batch, n);
 		pthread_mutex_lock(&r->mu);
@@ -179,9 +212,15 @@ int listener_reporter_create(const struct listener_reporter_options *opt,
 		r->o.call_timeout_ms = 2000;
 	r->token = opt->token != NULL ? strdup(opt->token) : NULL;
 	r->o.token = NULL;
-	r->ring = calloc(r->o.capacity, sizeof(*r->ring));
+	/* mapped, not malloc'ed: release_pages gives pages of it back */
+	r->ring_bytes = r->o.capacity * sizeof(*r->ring);
+	r->ring = mmap(NULL, r->ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+	               0);
+	if (r->ring == MAP_FAILED)
+		r->ring = NULL;
 	if (r->ring == NULL || (opt->token != NULL && r->token == NULL)) {
-		free(r->ring);
+		if (r->ring != NULL)
+			munmap(r->ring, r->ring_bytes);
 		free(r->token);
 		free(r);
 		return -ENOMEM;
@@ -191,7 +230,7 @@ int listener_reporter_create(const struct listener_reporter_options *opt,
 	if (pthread_create(&r->thread, NULL, run, r) != 0) {
 		pthread_cond_destroy(&r->cv);
 		pthread_mutex_destroy(&r->mu);
-		free(r->ring);
+		munmap(r->ring, r->ring_bytes);
 		free(r->token);
 		free(r);
 		return -EAGAIN;
@@ -212,7 +251,7 @@ void listener_reporter_destroy(struct listener_reporter *r)
 	pthread_join(r->thread, NULL);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
-	free(r->ring);
+	munmap(r->ring, r->ring_bytes);
 	free(r->token);
 	free(r);
 }

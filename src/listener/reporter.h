@@ -33,10 +33,11 @@ struct listener_reporter_options {
 };
 
 struct listener_reporter_stats {
-	uint64_t sent;    /* entries the Recorder stored */
-	uint64_t dropped; /* entries lost: ring full, or their call failed */
-	uint64_t calls;   /* Record calls made */
-	uint64_t failed;  /* of which failed */
+	uint64_t sent;     /* entries the Recorder stored */
+	uint64_t dropped;  /* entries lost: ring full, or their call failed */
+	uint64_t calls;    /* Record calls made */
+	uint64_t failed;   /* of which failed */
+	uint64_t released; /* times the emptied ring gave pages back to the system */
 };
 
 int listener_reporter_create(const struct listener_reporter_options *opt,

@@ -93,6 +93,25 @@ Test(reporter, entries_reach_a_recorder_that_is_up)
 	}
 	cr_assert_eq(st.sent, 30);
 	cr_assert_eq(st.dropped, 0);
+	cr_assert_eq(st.released, 0, "a shallow ring keeps its pages");
+
+	/* a burst fills the ring deep: once empty, it gives its pages back */
+	add_n(r, 3000, &kept);
+	cr_assert_eq(kept, 3030);
+	for (int i = 0; i < 1000 && (st.sent < 3030 || st.released == 0); i++) {
+		listener_reporter_stats(r, &st);
+		util_sleep_ms(10);
+	}
+	cr_assert_eq(st.sent, 3030);
+	cr_assert_geq(st.released, 1, "the emptied ring did not give its pages back");
+	/* and works on after that, from the start of the ring */
+	add_n(r, 500, &kept);
+	for (int i = 0; i < 1000 && st.sent < 3530; i++) {
+		listener_reporter_stats(r, &st);
+		util_sleep_ms(10);
+	}
+	cr_assert_eq(st.sent, 3530);
+	cr_assert_eq(st.dropped, 0);
 	listener_reporter_destroy(r);
 	rpc_client_destroy(c);
 	rpc_server_destroy(srv);
